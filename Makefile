@@ -1,0 +1,41 @@
+# Course selection — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: help env run test lint typecheck unit loadtest bench rehearse clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+$(BIN)/selection: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+env: $(BIN)/selection ## Build the environment (.venv) from uv.lock
+
+run: env ## Serve on http://127.0.0.1:8000 (embedded PostgreSQL/Redis unless the URLs are set)
+	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} SELECTION_LOG_FORMAT=$${SELECTION_LOG_FORMAT:-text} $(BIN)/selection serve --dev
+
+lint: env ## ruff: lint and formatting
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: env ## mypy --strict
+	$(BIN)/mypy
+
+unit: env ## pytest (starts throw-away servers unless SELECTION_TEST_*_URL are set)
+	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} $(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck unit ## Everything CI runs: lint, types, the whole suite
+
+clean: ## Remove the environment and local data (.venv, .tools, .data)
+	rm -rf $(VENV) .tools .data .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,144 @@
+"""The catalog's types, as API.md's "Data" section defines them (msgspec, decoded and encoded once)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+
+ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, min_length=1, max_length=64)]
+Text = Annotated[str, msgspec.Meta(max_length=2000)]
+Degree = Literal["master", "phd"]
+Category = Literal["pe", "arts", "labor"]
+Kind = Literal["course", "activity"]
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Mode = Literal["fcfs", "lottery"]
+RoundState = Literal["draft", "open", "paused", "closed"]
+Clock = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+Capacity = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+Limit = Annotated[int, msgspec.Meta(ge=0, le=1000)]
+LimitKey = Literal["pe", "arts", "labor", "total"]
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of every request body: unknown fields are a 400."""
+
+
+class Eligibility(Body):
+    """Who may take a thing; an empty list means everyone."""
+
+    cohorts: list[int] = []
+    degrees: list[Degree] = []
+    campuses: list[str] = []
+
+    def admits(self, cohort: int, degree: str, campus: str) -> bool:
+        return (
+            (not self.cohorts or cohort in self.cohorts)
+            and (not self.degrees or degree in self.degrees)
+            and (not self.campuses or campus in self.campuses)
+        )
+
+
+class ScheduleEntry(Body):
+    """A weekly (``day``) or one-off (``date``) meeting, ``[start, end)``."""
+
+    start: Clock
+    end: Clock
+    day: Day | None = None
+    date: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        if (self.day is None) == (self.date is None):
+            raise ValueError("a schedule entry has exactly one of `day` or `date`")
+        if self.start >= self.end:
+            raise ValueError("a schedule entry's `start` must be before its `end`")
+
+    @property
+    def weekday(self) -> Day:
+        if self.day is not None:
+            return self.day
+        assert self.date is not None
+        return DAYS[self.date.weekday()]
+
+
+class Student(Body):
+    id: Id
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    cohort: Annotated[int, msgspec.Meta(ge=1900, le=2200)]
+    degree: Degree
+    campus: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    college: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class Offering(Body):
+    id: Id
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    category: Category
+    kind: Kind
+    capacity: Capacity
+    teacher: str | None = None
+    campus: str | None = None
+    schedule: list[ScheduleEntry] = []
+    eligibility: Eligibility = msgspec.field(default_factory=Eligibility)
+    description: Text | None = None
+
+
+class OfferingPatch(Body):
+    """PATCH body: any of these; an absent field is left as it is."""
+
+    capacity: Capacity | msgspec.UnsetType = msgspec.UNSET
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)] | msgspec.UnsetType = msgspec.UNSET
+    teacher: str | msgspec.UnsetType | None = msgspec.UNSET
+    campus: str | msgspec.UnsetType | None = msgspec.UNSET
+    description: Text | msgspec.UnsetType | None = msgspec.UNSET
+    schedule: list[ScheduleEntry] | msgspec.UnsetType = msgspec.UNSET
+    category: Category | msgspec.UnsetType = msgspec.UNSET
+    eligibility: Eligibility | msgspec.UnsetType = msgspec.UNSET
+
+
+class RoundCreate(Body):
+    id: Id
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    offering_ids: list[Id]
+    mode: Mode = "fcfs"
+    #: Accepted so that a client may send a whole Round; a new round is always a draft.
+    state: Literal["draft"] = "draft"
+    opens_at: dt.datetime | None = None
+    closes_at: dt.datetime | None = None
+    eligibility: Eligibility = msgspec.field(default_factory=Eligibility)
+    limits: dict[LimitKey, Limit] = {}
+    allow_drop: bool = True
+    waitlist: bool = False
+
+
+class Round(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    mode: Mode
+    state: RoundState
+    opens_at: dt.datetime | None
+    closes_at: dt.datetime | None
+    offering_ids: list[str]
+    eligibility: Eligibility
+    limits: dict[str, int]
+    allow_drop: bool
+    waitlist: bool
+
+
+SelectionStatus = Literal["enrolled", "waitlisted"]
+
+
+class Selection(msgspec.Struct, kw_only=True):
+    round_id: str
+    offering_id: str
+    student_id: str
+    status: SelectionStatus
+    position: int | None
+    created_at: dt.datetime
+
+
+class Upserted(msgspec.Struct):
+    upserted: int

@@ -1,0 +1,38 @@
+"""Named SQL queries read once from a package's ``.sql`` file (``-- name: <query>`` blocks)."""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
+
+_NAME = re.compile(r"^--\s*name:\s*([a-z0-9_]+)\s*$", re.MULTILINE)
+
+
+class NamedQueries:
+    """The queries of one ``.sql`` file, by name; a typo'd name fails loudly."""
+
+    def __init__(self, package: str, filename: str) -> None:
+        text = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
+        parts = _NAME.split(text)
+        self._queries = {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+        self._where = f"{package}/{filename}"
+
+    def __call__(self, name: str) -> str:
+        try:
+            return self._queries[name]
+        except KeyError:
+            raise KeyError(f"no query {name!r} in {self._where}") from None
+
+    def names(self) -> list[str]:
+        return list(self._queries)
+
+
+@functools.cache
+def _catalog() -> NamedQueries:
+    return NamedQueries("courses", "queries.sql")
+
+
+def catalog_sql(name: str) -> str:
+    """A query of the catalog (``courses/queries.sql``)."""
+    return _catalog()(name)

@@ -1,0 +1,99 @@
+"""``selection serve``: embedded servers when needed, migrations, the gate's state, then HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+import click
+
+from selection.settings import Settings
+
+
+def _dev_secret(data_dir: Path) -> str:
+    """A secret kept under the data folder, so `make run`'s tokens survive a restart."""
+    path = data_dir / "dev-jwt-secret"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+async def _prepare(settings: Settings, dev: bool) -> None:
+    from selection.tasks import load_demo, migrate_database
+
+    await migrate_database(settings)
+    if dev:
+        import asyncpg
+
+        assert settings.database_url is not None
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            empty = not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM students)")
+        finally:
+            await conn.close()
+        if empty:
+            await load_demo(settings)
+
+
+def _announce(settings: Settings, dev: bool) -> None:
+    from selection.auth import mint_token
+
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [f"serving on {base} with {settings.workers} worker(s)", f"API docs: {base}/schema"]
+    if dev:
+        assert settings.jwt_secret is not None
+        lines += [
+            "admin token:   " + mint_token(settings.jwt_secret, "admin", "admin"),
+            "student token: " + mint_token(settings.jwt_secret, "s00001", "student") + "   (student s00001)",
+            "more tokens:   SELECTION_JWT_SECRET=$(cat .data/dev-jwt-secret) "
+            ".venv/bin/selection token --sub s00002 --role student",
+            f"try:           curl -H 'Authorization: Bearer <student token>' {base}/api/v1/rounds",
+        ]
+    click.echo("\n".join(lines), err=True)
+
+
+def run_server(settings: Settings, *, dev: bool) -> int:
+    from granian.constants import Interfaces, Loops
+    from granian.server import Server
+
+    from selection.embedded import embedded_services
+
+    if dev and not os.environ.get("SELECTION_JWT_SECRET"):
+        settings = Settings.from_env(workers=settings.workers, jwt_secret=_dev_secret(settings.data_dir))
+    with embedded_services(settings.data_dir, settings.database_url, settings.redis_url) as (db, rd):
+        settings = Settings.from_env(
+            database_url=db, redis_url=rd, jwt_secret=settings.jwt_secret, workers=settings.workers
+        )
+        asyncio.run(_prepare(settings, dev))
+        # Workers are separate processes that read their settings from the environment.
+        os.environ.update(
+            SELECTION_DATABASE_URL=db,
+            SELECTION_REDIS_URL=rd,
+            SELECTION_JWT_SECRET=settings.jwt_secret or "",
+            SELECTION_WORKERS=str(settings.workers),
+        )
+        if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="selection-metrics-")
+        _announce(settings, dev)
+        server = Server(
+            "selection.app:create_app_from_env",
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.ASGI,
+            workers=settings.workers,
+            loop=Loops.auto,
+            factory=True,
+            backlog=4096,
+            respawn_failed_workers=True,
+            respawn_interval=0.5,
+            log_access=False,
+        )
+        server.serve()
+    return 0

@@ -1,0 +1,48 @@
+"""Settings read once from the ``SELECTION_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+_PREFIX = "SELECTION_"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """The service's configuration; API.md's table is the source of truth for names and defaults."""
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    jwt_secret: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    rate_limit: int = 10
+    #: Where the embedded servers keep their data when no URL is given.
+    data_dir: Path = Path(".data")
+    #: Connections per worker process; a group-commit writer needs few.
+    pool_size: int = 8
+    #: Redo-log entries older than this are committed by any process (their writer may be dead).
+    recovery_after_seconds: float = 3.0
+    #: Prefix of every Redis key this service writes; lets test runs share one server.
+    redis_namespace: str = ""
+    #: Log format: "json" for operators, "text" for a terminal.
+    log_format: str = "json"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read the environment (``os.environ`` by default); keyword overrides win."""
+        env = os.environ if environ is None else environ
+        raw: dict[str, object] = {}
+        for field in msgspec.structs.fields(cls):
+            value = env.get(_PREFIX + field.name.upper())
+            if value not in (None, ""):
+                raw[field.name] = value
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SystemExit(f"invalid configuration: {exc}") from exc
