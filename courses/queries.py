@@ -5,6 +5,10 @@ from __future__ import annotations
 import functools
 import re
 from importlib import resources
+from typing import TypeAlias
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 _NAME = re.compile(r"^--\s*name:\s*([a-z0-9_]+)\s*$", re.MULTILINE)
 
@@ -36,3 +40,7 @@ def _catalog() -> NamedQueries:
 def catalog_sql(name: str) -> str:
     """A query of the catalog (``courses/queries.sql``)."""
     return _catalog()(name)
+
+
+#: A connection, pooled or not: what query-running functions accept.
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"

@@ -20,6 +20,7 @@ from selection.logs import configure_logging, request_id_middleware
 from selection.ops import OPS_ROUTES, prometheus_config
 from selection.runtime import Runtime
 from selection.settings import Settings
+from selection.student_routes import STUDENT_ROUTER
 
 
 def _runtime(state: State) -> Runtime:
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     auth = jwt_auth(settings.jwt_secret, directory_of)
     prometheus = prometheus_config()
     return Litestar(
-        route_handlers=[*OPS_ROUTES, *ADMIN_CATALOG_ROUTES],
+        route_handlers=[*OPS_ROUTES, *ADMIN_CATALOG_ROUTES, STUDENT_ROUTER],
         lifespan=[lifespan],
         dependencies={"runtime": Provide(_runtime, sync_to_thread=False)},
         on_app_init=[auth.on_app_init],

@@ -176,3 +176,15 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
             },
         )
     )
+
+
+def problem_document(exc: DomainError) -> dict[str, Any]:
+    """The problem document of a domain error, as a response body would carry it."""
+    return {
+        "type": _TYPE_BASE + exc.code,
+        "title": exc.title,
+        "status": exc.status,
+        "detail": exc.detail,
+        "code": exc.code,
+        **exc.extra,
+    }

@@ -9,10 +9,17 @@ from dataclasses import dataclass, field
 
 import asyncpg
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from courses.students import StudentDirectory
+from quota.gate import GateUnavailable, SeatGate
+from selection.catalog_view import CatalogView
 from selection.database import create_pool
+from selection.keeper import GateKeeper
+from selection.path import SelectionPath
+from selection.ratelimit import StudentRateLimit
 from selection.settings import Settings
+from selection.writer import RedoWriter
 
 log = logging.getLogger("selection.runtime")
 
@@ -25,6 +32,12 @@ class Runtime:
     pool: asyncpg.Pool
     redis: aioredis.Redis
     students: StudentDirectory
+    catalog: CatalogView
+    gate: SeatGate
+    writer: RedoWriter
+    keeper: GateKeeper
+    path: SelectionPath
+    rate_limit: StudentRateLimit
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -39,9 +52,36 @@ class Runtime:
             health_check_interval=10,
             max_connections=256,
         )
-        runtime = cls(settings=settings, pool=pool, redis=client, students=StudentDirectory(pool))
+        gate = SeatGate(client, settings.redis_namespace)
+        writer = RedoWriter(pool)
+        keeper = GateKeeper(
+            pool,
+            client,
+            gate,
+            writer,
+            orphan_after_seconds=settings.recovery_after_seconds,
+            interval_seconds=settings.gate_upkeep_seconds,
+        )
+        runtime = cls(
+            settings=settings,
+            pool=pool,
+            redis=client,
+            students=StudentDirectory(pool),
+            catalog=CatalogView(pool),
+            gate=gate,
+            writer=writer,
+            keeper=keeper,
+            path=SelectionPath(pool, gate, writer),
+            rate_limit=StudentRateLimit(settings.redis_url, settings.rate_limit, settings.redis_namespace),
+        )
         with contextlib.suppress(Exception):
             await runtime.students.preload()
+        with contextlib.suppress(Exception):
+            await keeper.ensure_loaded()
+        runtime.background = [
+            asyncio.create_task(writer.run(), name="redo-writer"),
+            asyncio.create_task(keeper.run(), name="gate-keeper"),
+        ]
         return runtime
 
     async def close(self) -> None:
@@ -51,18 +91,42 @@ class Runtime:
             with contextlib.suppress(BaseException):
                 await task
         with contextlib.suppress(Exception):
+            await self.rate_limit.close()
+        with contextlib.suppress(Exception):
             await self.redis.aclose()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.pool.close(), timeout=5)
 
     async def ready(self) -> tuple[bool, str]:
-        """Whether PostgreSQL and Redis answer (and, later, the gate's state is loaded)."""
+        """Whether PostgreSQL and Redis answer and every round's gate state is loaded."""
         try:
-            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), timeout=2)
+            round_ids = await asyncio.wait_for(self.keeper.round_ids(fresh=True), timeout=2)
         except Exception as exc:  # any failure means "not ready", whatever the driver says
             return False, f"PostgreSQL: {type(exc).__name__}"
         try:
             await asyncio.wait_for(self.redis.ping(), timeout=2)
-        except Exception as exc:
+            for round_id in round_ids:
+                if await self.gate.loaded_generation(round_id) is None:
+                    return False, f"quota state of round {round_id} is loading"
+        except (TimeoutError, GateUnavailable, RedisError, OSError) as exc:
             return False, f"Redis: {type(exc).__name__}"
         return True, "ready"
+
+    async def round_changed(self, round_id: str) -> None:
+        """Tell the admission gate that a round was created or changed state in PostgreSQL."""
+        from selection.catalog_sync import sync_round
+
+        await sync_round(self, round_id)
+
+    async def offering_changed(self, offering_id: str) -> None:
+        """Tell the admission gate that an offering's schedule, category or eligibility changed."""
+        from selection.catalog_sync import sync_offering
+
+        await sync_offering(self, offering_id)
+
+    async def change_capacity(self, offering_id: str, capacity: int, actor: str) -> None:
+        """Change an offering's capacity in every round: refused below the seats taken in any
+        round; a raise promotes waiting students at once (durably, before this returns)."""
+        from selection.catalog_sync import change_capacity
+
+        await change_capacity(self, offering_id, capacity, actor)

@@ -29,6 +29,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     recovery_after_seconds: float = 3.0
     #: Prefix of every Redis key this service writes; lets test runs share one server.
     redis_namespace: str = ""
+    #: How often each process checks that every round's gate state is loaded.
+    gate_upkeep_seconds: float = 0.5
     #: Log format: "json" for operators, "text" for a terminal.
     log_format: str = "json"
 

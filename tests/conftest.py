@@ -64,6 +64,7 @@ def settings(stores: Stores, database_url: str, redis_namespace: str) -> Setting
         jwt_secret=JWT_SECRET,
         redis_namespace=redis_namespace,
         pool_size=4,
+        gate_upkeep_seconds=0.05,
         log_format="text",
     )
 

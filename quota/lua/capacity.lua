@@ -1,0 +1,20 @@
+-- Change an offering's capacity in one round: a cut below the seats taken is refused; a raise
+-- promotes waiting students at once.
+-- ARGV: 1 offering, 2 new capacity, 3 now (ms), 4 actor, 5 dry run (1: only check)
+-- Returns {'ok', old capacity, false, id1, entry1, ...} | {'err', code, detail}
+local offering, capacity, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+
+local meta, unavailable = loaded_meta()
+if not meta then return unavailable end
+local entry = catalog_entry(offering)
+if not entry then return {'ok', false, false} end
+local enrolled = tonumber(redis.call('HGET', K_ENR, offering) or '0')
+if capacity < enrolled then
+  return refuse('capacity_below_enrolled', {enrolled = enrolled, capacity = capacity})
+end
+if ARGV[5] == '1' then return {'ok', false, false} end
+local old = tonumber(redis.call('HGET', K_CAP, offering) or '0')
+redis.call('HSET', K_CAP, offering, capacity)
+local out = {'ok', old, false}
+if capacity > old then promote(meta, offering, entry, now, out) end
+return out

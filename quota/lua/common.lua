@@ -1,0 +1,168 @@
+-- Shared by every gate script (prepended when the script is registered).
+-- KEYS: 1 meta, 2 catalog, 3 capacity, 4 enrolled, 5 waiting (waitlist lengths), 6 holdings,
+--       7 redo stream, 8 the offering's waitlist, 9 the Idempotency-Key claim.
+local K_META, K_CAT, K_CAP, K_ENR, K_WLC, K_HOLD, K_REDO, K_WL, K_IDEM =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+
+-- Integers go into entries as strings: cjson prints numbers with 14 significant digits.
+local function int(n)
+  return string.format('%d', n)
+end
+
+local function refuse(code, detail)
+  return {'err', code, cjson.encode(detail or {})}
+end
+
+local function contains(list, value)
+  for _, v in ipairs(list) do
+    if v == value then return true end
+  end
+  return false
+end
+
+-- Empty lists admit everyone.
+local function admits(elig, profile)
+  if elig == nil then return true end
+  local cohorts, degrees, campuses = elig['co'] or {}, elig['de'] or {}, elig['ca'] or {}
+  if #cohorts > 0 and not contains(cohorts, profile[1]) then return false end
+  if #degrees > 0 and not contains(degrees, profile[2]) then return false end
+  if #campuses > 0 and not contains(campuses, profile[3]) then return false end
+  return true
+end
+
+-- Schedule entries are {weekday, date or '', start minute, end minute}. Two entries clash when
+-- their [start, end) overlap on the same day: weekly/weekly on the weekday, one-off/one-off on
+-- the date, weekly/one-off when the date falls on the weekday.
+local function clash(a, b)
+  if a[3] >= b[4] or b[3] >= a[4] then return false end
+  if a[2] ~= '' and b[2] ~= '' then return a[2] == b[2] end
+  return a[1] == b[1]
+end
+
+local function schedules_clash(sa, sb)
+  for _, a in ipairs(sa) do
+    for _, b in ipairs(sb) do
+      if clash(a, b) then return true end
+    end
+  end
+  return false
+end
+
+local function load_holding(student)
+  local raw = redis.call('HGET', K_HOLD, student)
+  if not raw then return nil end
+  return cjson.decode(raw)
+end
+
+local function save_holding(student, holding)
+  -- cjson encodes an empty table as an object, which is what `o` is.
+  redis.call('HSET', K_HOLD, student, cjson.encode(holding))
+end
+
+local function catalog_entry(offering)
+  local raw = redis.call('HGET', K_CAT, offering)
+  if not raw then return nil end
+  return cjson.decode(raw)
+end
+
+local function meta_limits(meta)
+  return {
+    pe = tonumber(meta['lim_pe']), arts = tonumber(meta['lim_arts']),
+    labor = tonumber(meta['lim_labor']), total = tonumber(meta['lim_total'])
+  }
+end
+
+-- The rules that depend on what the student already holds (enrolled selections only):
+-- time conflict, category limit, total limit. Returns nil, or a refusal.
+local function holding_rules(holding, offering, entry, limits)
+  local in_category, total = 0, 0
+  for held, status in pairs(holding['o']) do
+    if status == 'e' and held ~= offering then
+      local other = catalog_entry(held)
+      if other then
+        if schedules_clash(entry['s'], other['s']) then
+          return refuse('time_conflict', {with = held})
+        end
+        if other['c'] == entry['c'] then in_category = in_category + 1 end
+      end
+      total = total + 1
+    end
+  end
+  local cat_limit = limits[entry['c']]
+  if cat_limit ~= nil and in_category >= cat_limit then
+    return refuse('category_limit', {category = entry['c'], limit = cat_limit})
+  end
+  if limits['total'] ~= nil and total >= limits['total'] then
+    return refuse('total_limit', {limit = limits['total']})
+  end
+  return nil
+end
+
+local function next_seq()
+  return redis.call('HINCRBY', K_META, 'seq', 1)
+end
+
+-- Append one change to the redo log; returns the entry's JSON (what the writer commits).
+local function log_change(meta, change)
+  change['gen'] = meta['gen']
+  local json = cjson.encode(change)
+  local id = redis.call('XADD', K_REDO, '*', 'e', json)
+  return id, json
+end
+
+-- Enrol waiting students while seats are free: the earliest who still satisfies every rule
+-- first; one who does not keeps their place and is passed over.
+local function promote(meta, offering, entry, now, out)
+  local limits = meta_limits(meta)
+  local round_elig = cjson.decode(meta['elig'] or '{}')
+  local capacity = tonumber(redis.call('HGET', K_CAP, offering) or '0')
+  local enrolled = tonumber(redis.call('HGET', K_ENR, offering) or '0')
+  if enrolled >= capacity then return end
+  local waiting = redis.call('ZRANGE', K_WL, 0, -1)
+  for _, student in ipairs(waiting) do
+    if enrolled >= capacity then break end
+    local holding = load_holding(student)
+    if holding and holding['o'][offering] == 'w'
+        and admits(round_elig, holding['p']) and admits(entry['e'], holding['p'])
+        and holding_rules(holding, offering, entry, limits) == nil then
+      redis.call('ZREM', K_WL, student)
+      redis.call('HINCRBY', K_WLC, offering, -1)
+      redis.call('HINCRBY', K_ENR, offering, 1)
+      enrolled = enrolled + 1
+      holding['o'][offering] = 'e'
+      save_holding(student, holding)
+      local id, json = log_change(meta, {
+        seq = int(next_seq()), student = student, offering = offering, status = 'enrolled',
+        at = int(now), actor = 'system', role = 'system', action = 'promote'
+      })
+      table.insert(out, id)
+      table.insert(out, json)
+    end
+  end
+end
+
+-- Check the round is loaded and of this generation of the gate; returns meta or a refusal.
+local function loaded_meta()
+  local flat = redis.call('HGETALL', K_META)
+  local meta = {}
+  for i = 1, #flat, 2 do meta[flat[i]] = flat[i + 1] end
+  if meta['loaded'] ~= '1' then return nil, {'err', 'unavailable', '{}'} end
+  return meta, nil
+end
+
+local function round_open(meta, now)
+  if meta['state'] ~= 'open' then return false end
+  local opens, closes = tonumber(meta['opens'] or ''), tonumber(meta['closes'] or '')
+  if opens ~= nil and now < opens then return false end
+  if closes ~= nil and now >= closes then return false end
+  return true
+end
+
+-- An Idempotency-Key seen before answers with its fingerprint instead of acting again.
+local function claim(idem_used, fingerprint, ttl)
+  if idem_used ~= '1' then return nil end
+  local seen = redis.call('GET', K_IDEM)
+  if seen then return {'replay', seen} end
+  redis.call('SET', K_IDEM, fingerprint, 'EX', ttl)
+  return nil
+end

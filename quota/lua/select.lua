@@ -1,0 +1,71 @@
+-- Select an offering: every rule and the seat in one atomic step, the change in the redo log.
+-- ARGV: 1 student, 2 offering, 3 profile JSON [cohort, degree, campus], 4 waitlist wanted (1/0),
+--       5 now (ms), 6 mode (student | admin | override), 7 actor, 8 role, 9 idempotency used (1/0),
+--       10 request fingerprint, 11 claim TTL (s), 12 the Idempotency-Key
+-- Returns {'ok', status, position, id1, entry1, id2, entry2, ...} | {'err', code, detail} |
+--         {'replay', fingerprint}
+local student, offering = ARGV[1], ARGV[2]
+local profile = cjson.decode(ARGV[3])
+local want_waitlist, now, mode = ARGV[4] == '1', tonumber(ARGV[5]), ARGV[6]
+
+local meta, unavailable = loaded_meta()
+if not meta then return unavailable end
+local replay = claim(ARGV[9], ARGV[10], ARGV[11])
+if replay then return replay end
+
+-- Rules in the contract's order: round_not_open, wrong_mode, offering_not_in_round,
+-- not_eligible, already_selected, time_conflict, category_limit, total_limit, course_full.
+if mode == 'student' then
+  if not round_open(meta, now) then return refuse('round_not_open', {state = meta['state']}) end
+  if meta['mode'] ~= 'fcfs' then return refuse('wrong_mode', {mode = meta['mode']}) end
+end
+local entry = catalog_entry(offering)
+if not entry then return refuse('offering_not_in_round', {}) end
+if mode ~= 'override' then
+  if not admits(cjson.decode(meta['elig'] or '{}'), profile) then return refuse('not_eligible', {scope = 'round'}) end
+  if not admits(entry['e'], profile) then return refuse('not_eligible', {scope = 'offering'}) end
+end
+
+local holding = load_holding(student) or {p = profile, o = {}}
+holding['p'] = profile
+local held = holding['o'][offering]
+-- An administrator's enrolment of a waiting student moves them off the waitlist.
+if held == 'e' or (held == 'w' and mode == 'student') then
+  return refuse('already_selected', {status = held == 'e' and 'enrolled' or 'waitlisted'})
+end
+if mode ~= 'override' then
+  local broken = holding_rules(holding, offering, entry, meta_limits(meta))
+  if broken then return broken end
+end
+
+local capacity = tonumber(redis.call('HGET', K_CAP, offering) or '0')
+local enrolled = tonumber(redis.call('HGET', K_ENR, offering) or '0')
+local seq = next_seq()
+local change = {
+  seq = int(seq), student = student, offering = offering, at = int(now), actor = ARGV[7], role = ARGV[8],
+  action = mode == 'student' and 'select' or (mode == 'override' and 'force_enroll_override' or 'force_enroll')
+}
+if ARGV[9] == '1' then change['idem'] = ARGV[12]; change['fp'] = ARGV[10] end
+local status, position = 'enrolled', false
+if enrolled < capacity or mode == 'override' then
+  if held == 'w' then
+    redis.call('ZREM', K_WL, student)
+    redis.call('HINCRBY', K_WLC, offering, -1)
+  end
+  redis.call('HINCRBY', K_ENR, offering, 1)
+  holding['o'][offering] = 'e'
+elseif want_waitlist and meta['waitlist'] == '1' and held == nil then
+  redis.call('ZADD', K_WL, seq, student)
+  redis.call('HINCRBY', K_WLC, offering, 1)
+  holding['o'][offering] = 'w'
+  status = 'waitlisted'
+  change['wait_seq'] = int(seq)
+  position = redis.call('ZRANK', K_WL, student) + 1
+  change['position'] = position
+else
+  return refuse('course_full', {capacity = capacity, waitlist = meta['waitlist'] == '1'})
+end
+change['status'] = status
+save_holding(student, holding)
+local id, json = log_change(meta, change)
+return {'ok', status, position, id, json}

@@ -1,0 +1,36 @@
+-- Queries of the gate's loader: a round's state as PostgreSQL records it.
+
+-- name: lock_round_exclusive
+-- Waits for every writer committing into this round (they hold the shared lock) to finish.
+SELECT pg_advisory_xact_lock(hashtext('gate:' || $1::text));
+
+-- name: bump_generation
+UPDATE rounds SET generation = generation + 1 WHERE id = $1
+RETURNING id, mode, state, opens_at, closes_at, eligibility, limits, allow_drop, waitlist, generation;
+
+-- name: round_generation
+SELECT generation FROM rounds WHERE id = $1;
+
+-- name: round_offerings
+SELECT o.id, o.category, o.capacity, o.schedule, o.eligibility
+FROM round_offerings ro JOIN offerings o ON o.id = ro.offering_id
+WHERE ro.round_id = $1
+ORDER BY ro.position;
+
+-- name: current_selections
+SELECT s.student_id, s.offering_id, s.status, s.wait_seq, st.cohort, st.degree, st.campus
+FROM selections s JOIN students st ON st.id = s.student_id
+WHERE s.round_id = $1 AND s.status <> 'dropped'
+ORDER BY s.wait_seq NULLS FIRST;
+
+-- name: max_seq
+SELECT coalesce(max(seq), 0) FROM selections WHERE round_id = $1;
+
+-- name: recent_claims
+SELECT student_id, key, fingerprint,
+       greatest(1, $2::integer - extract(epoch FROM now() - created_at)::integer) AS ttl
+FROM idempotency_keys
+WHERE round_id = $1 AND created_at > now() - make_interval(secs => $2::integer);
+
+-- name: all_round_ids
+SELECT id FROM rounds ORDER BY id;

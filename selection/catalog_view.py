@@ -1,0 +1,81 @@
+"""What the students' routes read of the catalog: short-lived per-process caches over PostgreSQL.
+
+Existence answers are cached only when positive (a round created on another worker is found on
+the first miss); round and offering details live for a couple of seconds, which is as fresh as
+an administrator's edit needs to be, and keeps the opening burst off PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from courses.models import Eligibility, Offering
+from courses.queries import NamedQueries
+
+_queries = NamedQueries("selection", "queries.sql")
+
+
+class RoundHeader(msgspec.Struct, frozen=True):
+    id: str
+    mode: str
+    state: str
+    eligibility: Eligibility
+    waitlist: bool
+
+
+class CatalogView:
+    def __init__(self, pool: asyncpg.Pool, ttl: float = 2.0) -> None:
+        self._pool = pool
+        self._ttl = ttl
+        self._rounds: dict[str, tuple[float, RoundHeader]] = {}
+        self._offerings: dict[str, tuple[float, list[Offering]]] = {}
+        self._known_offerings: set[str] = set()
+
+    async def round(self, round_id: str) -> RoundHeader | None:
+        hit = self._rounds.get(round_id)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        row = await self._pool.fetchrow(_queries("round_header"), round_id)
+        if row is None:
+            return None
+        header = RoundHeader(
+            id=row["id"],
+            mode=row["mode"],
+            state=row["state"],
+            eligibility=msgspec.convert(row["eligibility"] or {}, Eligibility),
+            waitlist=row["waitlist"],
+        )
+        self._rounds[round_id] = (now, header)
+        return header
+
+    async def offering_exists(self, offering_id: str) -> bool:
+        if offering_id in self._known_offerings:
+            return True
+        if await self._pool.fetchval(_queries("offering_exists"), offering_id):
+            self._known_offerings.add(offering_id)
+            return True
+        return False
+
+    async def offerings(self, round_id: str) -> list[Offering]:
+        hit = self._offerings.get(round_id)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        rows = await self._pool.fetch(_queries("round_offering_details"), round_id)
+        offerings = [msgspec.convert(_plain(row), Offering) for row in rows]
+        self._offerings[round_id] = (now, offerings)
+        self._known_offerings.update(o.id for o in offerings)
+        return offerings
+
+    def forget(self) -> None:
+        self._rounds.clear()
+        self._offerings.clear()
+
+
+def _plain(row: asyncpg.Record) -> dict[str, Any]:
+    return dict(row.items())

@@ -1,0 +1,146 @@
+"""GateKeeper: keeps Redis's gate state loaded and the redo logs committed.
+
+- A round whose state is missing from Redis (a flush, a restart with its data gone, a round
+  just created) is rebuilt from PostgreSQL before it takes selections again.
+- Redo-log entries older than a few seconds belong to a request whose process died (or whose
+  commit failed): any process commits them; committing twice is harmless.
+- Committed entries are removed from the redo logs in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import asyncpg
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from courses.queries import Connection, NamedQueries
+from quota.gate import GateUnavailable, SeatGate
+from quota.loader import LoadedRound, gate_sql, load_round
+from selection.writer import RedoWriter, apply, current_generations
+
+log = logging.getLogger("selection.keeper")
+_queries = NamedQueries("selection", "queries.sql")
+
+_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+
+
+class GateKeeper:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        client: aioredis.Redis,
+        gate: SeatGate,
+        writer: RedoWriter,
+        *,
+        orphan_after_seconds: float = 3.0,
+        interval_seconds: float = 0.5,
+    ) -> None:
+        self._pool = pool
+        self._redis = client
+        self._gate = gate
+        self._writer = writer
+        self._orphan_after_ms = int(orphan_after_seconds * 1000)
+        self._interval = interval_seconds
+        self._round_ids: list[str] = []
+        self._round_ids_at = 0.0
+        self.loaded_all = False
+
+    async def round_ids(self, *, fresh: bool = False) -> list[str]:
+        if fresh or time.monotonic() - self._round_ids_at > 5.0:
+            rows = await self._pool.fetch(_queries("round_ids"))
+            self._round_ids = sorted(r["id"] for r in rows)
+            self._round_ids_at = time.monotonic()
+        return self._round_ids
+
+    async def drain(self, round_id: str, older_than_ms: int | None) -> int:
+        """Commit what the round's redo log holds (entries of a stale generation are discarded)."""
+        changes = await self._gate.pending(round_id, older_than_ms, count=10_000)
+        if not changes:
+            return 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            generation = (await current_generations(conn, [round_id])).get(round_id)
+            fresh = [c for c in changes if c.entry.gen == generation]
+            await apply(conn, fresh, [])
+        await self._gate.acknowledge(changes)
+        if fresh:
+            log.info("committed orphaned redo entries", extra={"round_id": round_id, "count": len(fresh)})
+        return len(fresh)
+
+    async def rebuild(self, round_id: str, *, force: bool) -> LoadedRound | None:
+        """Load the round's state from PostgreSQL into Redis.
+
+        ``force`` (an operator's rebuild, a live Redis): first stop the round's decisions and
+        commit its redo log, so nothing the old state decided is lost. Without ``force`` this
+        does nothing when the loaded state is already of the current generation.
+        """
+        keys = self._gate.keys(round_id)
+        if force:
+            with contextlib.suppress(RedisError):
+                if await self._redis.exists(keys.meta):
+                    await self._redis.hset(keys.meta, "loaded", "0")
+            await self.drain(round_id, None)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(gate_sql()("lock_round_exclusive"), round_id)
+            if not force:
+                current = await conn.fetchval(gate_sql()("round_generation"), round_id)
+                if current is not None and await self._gate.loaded_generation(round_id) == current:
+                    return None
+                # The state is gone, but its redo log may not be (a partial loss): keep it.
+                await self.drain_locked(conn, round_id)
+            loaded = await load_round(conn, self._redis, keys)
+        if loaded is not None:
+            log.info(
+                "gate state loaded",
+                extra={"round_id": round_id, "generation": loaded.generation, "selections": loaded.selections},
+            )
+        return loaded
+
+    async def drain_locked(self, conn: Connection, round_id: str) -> None:
+        changes = await self._gate.pending(round_id, None, count=10_000)
+        if changes:
+            generation = await conn.fetchval(gate_sql()("round_generation"), round_id)
+            await apply(conn, [c for c in changes if c.entry.gen == generation], [])
+
+    async def ensure_loaded(self) -> bool:
+        """Rebuild every round whose state is not loaded; True when all are."""
+        ok = True
+        for round_id in await self.round_ids(fresh=True):
+            if await self._gate.loaded_generation(round_id) is None:
+                ok = False
+                await self.rebuild(round_id, force=False)
+                ok = await self._gate.loaded_generation(round_id) is not None
+        self.loaded_all = ok
+        return ok
+
+    async def recover_orphans(self) -> None:
+        for round_id in await self.round_ids():
+            await self.drain(round_id, self._orphan_after_ms)
+
+    async def acknowledge_committed(self) -> None:
+        committed = self._writer.take_committed()
+        if committed:
+            # On failure, recovery finds them again and commits them once more, harmlessly.
+            with contextlib.suppress(GateUnavailable):
+                await self._gate.acknowledge(committed)
+
+    async def run(self) -> None:
+        """The background loop of every worker process."""
+        last_orphan_scan = 0.0
+        while True:
+            try:
+                await self.acknowledge_committed()
+                await self.ensure_loaded()
+                if time.monotonic() - last_orphan_scan > 1.0:
+                    last_orphan_scan = time.monotonic()
+                    await self.recover_orphans()
+            except (GateUnavailable, RedisError, *_DB_ERRORS) as exc:
+                self.loaded_all = False
+                log.warning("gate upkeep failed; retrying", extra={"error": repr(exc)})
+            except Exception:
+                log.exception("gate upkeep failed unexpectedly; retrying")
+            await asyncio.sleep(self._interval if self.loaded_all else 0.2)

@@ -1,0 +1,16 @@
+"""Counters of the selection path (request counts and latencies come from Litestar's plugin)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+REFUSALS = Counter("selection_refusals", "Selection requests refused by a rule, by contract code", ["code"])
+RATE_LIMITED = Counter("selection_rate_limited", "Student requests refused by the rate limit")
+UNAVAILABLE = Counter("selection_unavailable", "Selection requests answered 503, by cause", ["cause"])
+CHANGES = Counter("selection_changes", "Changes committed by this process's writer, by action", ["action"])
+REPLAYS = Counter("selection_idempotent_replays", "Requests answered from a recorded Idempotency-Key answer")
+BATCH_SIZE = Histogram(
+    "selection_commit_batch_size",
+    "Changes per group commit",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)

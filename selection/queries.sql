@@ -1,0 +1,82 @@
+-- Queries of the selection path: committing the gate's changes, and the students' reads.
+
+-- name: lock_rounds_shared
+-- Held until commit: a rebuild of one of these rounds (exclusive lock) waits for this batch.
+SELECT pg_advisory_xact_lock_shared(hashtext('gate:' || r)) FROM unnest($1::text[]) AS r;
+
+-- name: round_generations
+SELECT id, generation FROM rounds WHERE id = ANY($1::text[]);
+
+-- name: apply_changes
+-- One statement for a whole batch: selections (an older change never overwrites a newer one),
+-- their audit events (once per change, however often it is committed) and the first answers
+-- to Idempotency-Keys.
+WITH input AS (
+    SELECT *
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
+                $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[])
+         AS t(round_id, student_id, offering_id, status, seq, wait_seq, at, actor, role, action, detail)
+), latest AS (
+    SELECT DISTINCT ON (round_id, student_id, offering_id) *
+    FROM input
+    ORDER BY round_id, student_id, offering_id, seq DESC
+), applied AS (
+    INSERT INTO selections AS s (round_id, student_id, offering_id, status, seq, wait_seq, created_at, updated_at)
+    SELECT round_id, student_id, offering_id, status, seq, wait_seq, at, at FROM latest
+    ON CONFLICT (round_id, student_id, offering_id) DO UPDATE
+        SET status = excluded.status,
+            seq = excluded.seq,
+            wait_seq = excluded.wait_seq,
+            -- A selection made anew after a drop is a new selection; a promotion is not.
+            created_at = CASE WHEN s.status = 'dropped' THEN excluded.created_at ELSE s.created_at END,
+            updated_at = excluded.updated_at
+        WHERE s.seq < excluded.seq
+    RETURNING 1
+)
+INSERT INTO audit_events (at, actor, role, action, round_id, student_id, offering_id, outcome, detail, seq)
+SELECT at, actor, role, action, round_id, student_id, offering_id, 'ok', detail, seq FROM input
+ON CONFLICT (round_id, seq) DO NOTHING;
+
+-- name: record_answers
+INSERT INTO idempotency_keys (student_id, key, round_id, fingerprint, status, body)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::bytea[])
+ON CONFLICT (student_id, key) DO NOTHING;
+
+-- name: recorded_answer
+SELECT fingerprint, status, body FROM idempotency_keys WHERE student_id = $1 AND key = $2;
+
+-- name: student_selections
+SELECT s.round_id, s.offering_id, s.student_id, s.status, s.created_at,
+       CASE WHEN s.status = 'waitlisted' THEN (
+           SELECT count(*) FROM selections w
+           WHERE w.round_id = s.round_id AND w.offering_id = s.offering_id
+             AND w.status = 'waitlisted' AND w.wait_seq <= s.wait_seq)
+       END AS position
+FROM selections s
+WHERE s.round_id = $1 AND s.student_id = $2 AND s.status <> 'dropped'
+ORDER BY s.created_at, s.offering_id;
+
+-- name: visible_rounds
+SELECT r.id, r.name, r.mode, r.state, r.opens_at, r.closes_at, r.eligibility, r.limits, r.allow_drop, r.waitlist,
+       coalesce(array_agg(ro.offering_id ORDER BY ro.position) FILTER (WHERE ro.offering_id IS NOT NULL), '{}')
+           AS offering_ids
+FROM rounds r LEFT JOIN round_offerings ro ON ro.round_id = r.id
+WHERE r.state <> 'draft'
+GROUP BY r.id
+ORDER BY r.created_at, r.id;
+
+-- name: round_header
+SELECT id, mode, state, eligibility, waitlist FROM rounds WHERE id = $1;
+
+-- name: round_offering_details
+SELECT o.id, o.title, o.category, o.kind, o.teacher, o.campus, o.capacity, o.schedule, o.eligibility,
+       o.description
+FROM round_offerings ro JOIN offerings o ON o.id = ro.offering_id
+WHERE ro.round_id = $1
+ORDER BY ro.position;
+
+-- name: offering_exists
+SELECT EXISTS (SELECT 1 FROM offerings WHERE id = $1);
+
+-- name: round_ids
+SELECT id FROM rounds;

@@ -1,0 +1,56 @@
+"""Turning a rule's refusal into the contract's error, with enough detail for a student to act."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from selection import errors
+
+
+def refusal_error(code: str, facts: dict[str, Any], offering_id: str) -> errors.DomainError:
+    """The contract error of a gate refusal; ``facts`` is what the script saw."""
+    cls = errors.RULE_ERRORS.get(code, errors.DomainError)
+    match code:
+        case "round_not_open":
+            state = facts.get("state")
+            detail = (
+                f"The round is {state} and takes no selections now"
+                if state and state != "open"
+                else "The round is outside its opening window"
+            )
+            return cls(detail, state=state)
+        case "wrong_mode":
+            return cls(f"This round is a {facts.get('mode')} round; selections are not taken here")
+        case "offering_not_in_round":
+            return cls(f"Offering {offering_id} is not offered in this round")
+        case "not_eligible":
+            scope = facts.get("scope", "offering")
+            return cls(f"You are not eligible for this {scope}", scope=scope)
+        case "already_selected":
+            status = facts.get("status", "enrolled")
+            return cls(f"You are already {status} in {offering_id} in this round", held=status)
+        case "time_conflict":
+            other = facts.get("with")
+            return cls(f"{offering_id} overlaps {other}, which you hold", conflicts_with=other)
+        case "category_limit":
+            category, limit = facts.get("category"), facts.get("limit")
+            return cls(
+                f"You already hold the round's limit of {limit} {category} offering(s)", category=category, limit=limit
+            )
+        case "total_limit":
+            limit = facts.get("limit")
+            return cls(f"You already hold the round's limit of {limit} offering(s)", limit=limit)
+        case "course_full":
+            waitlist = bool(facts.get("waitlist"))
+            hint = "; ask for the waitlist to queue for a seat" if waitlist else ""
+            return cls(f"No seat left in {offering_id}{hint}", capacity=facts.get("capacity"), waitlist=waitlist)
+        case "drop_not_allowed":
+            return cls("This round does not allow drops")
+        case "not_found":
+            return cls(f"You hold no selection of {offering_id} in this round")
+        case "capacity_below_enrolled":
+            return cls(
+                f"{facts.get('enrolled')} students are enrolled; capacity cannot go below that",
+                enrolled=facts.get("enrolled"),
+            )
+    return errors.DomainError(f"refused: {code}")

@@ -1,0 +1,194 @@
+"""The students' routes: rounds, offerings with live seats, own selections, select, drop."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, cast
+
+import msgspec
+from litestar import Request, Response, Router, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+
+from courses.models import ID_PATTERN, Body, Category, Id, Offering, Round, Selection
+from courses.queries import NamedQueries
+from quota.gate import GateUnavailable
+from selection import errors
+from selection.auth import principal_of, registered_student_only
+from selection.idempotency import HEADER, RecordedAnswer, claim_from
+from selection.runtime import Runtime
+
+_queries = NamedQueries("selection", "queries.sql")
+_encode = msgspec.json.Encoder().encode
+
+PathId = Annotated[str, PathParameter(pattern=ID_PATTERN, max_length=64)]
+IdempotencyKey = Annotated[str | None, HeaderParameter(name=HEADER, required=False)]
+STUDENT_BODY_LIMIT = 64 * 1024
+_JSON_TYPES = ("application/json",)
+
+
+class SelectBody(Body):
+    offering_id: Id
+    waitlist: bool = False
+
+
+class OfferingView(Offering, kw_only=True):
+    """An offering of a round as a student sees it, with live seats."""
+
+    remaining: int
+    waitlisted: int
+    eligible: bool
+
+
+def _student(request: Request[Any, Any, Any]) -> Any:
+    who = principal_of(request)
+    assert who.student is not None  # the router's guard saw to it
+    return who.student
+
+
+async def _before(request: Request[Any, Any, Any]) -> None:
+    """Rate limit, then request shape: both after auth, before anything is read or decided."""
+    runtime: Runtime = request.app.state.runtime
+    await runtime.rate_limit.check(principal_of(request).sub)
+    if request.method in ("POST", "PUT", "PATCH"):
+        media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if media not in _JSON_TYPES and not media.endswith("+json"):
+            raise errors.UnsupportedMediaType(f"Send application/json, not {media}")
+
+
+async def _existing_round(runtime: Runtime, round_id: str) -> Any:
+    header = await runtime.catalog.round(round_id)
+    if header is None:
+        raise errors.NotFound(f"No round {round_id}")
+    return header
+
+
+@get("/rounds", summary="Rounds you are eligible for (not drafts)")
+async def list_rounds(request: Request[Any, Any, Any], runtime: NamedDependency[Runtime]) -> list[Round]:
+    student = _student(request)
+    rows = await runtime.pool.fetch(_queries("visible_rounds"))
+    rounds = [msgspec.convert(dict(r.items()), Round) for r in rows]
+    return [r for r in rounds if r.eligibility.admits(student.cohort, student.degree, student.campus)]
+
+
+@get("/rounds/{round_id:str}/offerings", summary="Every offering of a round, with live seats")
+async def list_offerings(
+    request: Request[Any, Any, Any],
+    runtime: NamedDependency[Runtime],
+    round_id: PathId,
+    category: Annotated[Category | None, QueryParameter()] = None,
+    available: Annotated[bool | None, QueryParameter()] = None,
+    q: Annotated[str | None, QueryParameter(max_length=200)] = None,
+) -> Response[bytes]:
+    student = _student(request)
+    header = await _existing_round(runtime, round_id)
+    if header.state == "draft":
+        raise errors.RoundNotOpen("The round is not open yet", state="draft")
+    offerings = await runtime.catalog.offerings(round_id)
+    try:
+        capacity, enrolled, waiting = await runtime.gate.live_counts(round_id)
+    except GateUnavailable as exc:
+        raise errors.Unavailable("Live seats are loading; repeat the request") from exc
+    in_round = header.eligibility.admits(student.cohort, student.degree, student.campus)
+    needle = q.casefold() if q else None
+    views = []
+    for o in offerings:
+        cap = capacity.get(o.id, o.capacity)
+        remaining = max(0, cap - enrolled.get(o.id, 0))
+        if category is not None and o.category != category:
+            continue
+        if available and remaining <= 0:
+            continue
+        if needle is not None and needle not in o.title.casefold():
+            continue
+        fields = msgspec.structs.asdict(o)
+        fields["capacity"] = cap
+        views.append(
+            OfferingView(
+                **fields,
+                remaining=remaining,
+                waitlisted=waiting.get(o.id, 0),
+                eligible=in_round and o.eligibility.admits(student.cohort, student.degree, student.campus),
+            )
+        )
+    return Response(_encode(views), media_type="application/json")
+
+
+@get("/rounds/{round_id:str}/selections", summary="Your selections in a round")
+async def my_selections(
+    request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], round_id: PathId
+) -> list[Selection]:
+    student = _student(request)
+    await _existing_round(runtime, round_id)
+    rows = await runtime.pool.fetch(_queries("student_selections"), round_id, student.id)
+    return [msgspec.convert(dict(r.items()), Selection) for r in rows]
+
+
+@post(
+    "/rounds/{round_id:str}/selections",
+    status_code=HTTP_201_CREATED,
+    summary="Select an offering (201 enrolled, 202 waitlisted)",
+    responses=None,
+)
+async def select(
+    request: Request[Any, Any, Any],
+    runtime: NamedDependency[Runtime],
+    round_id: PathId,
+    data: JSONBody[SelectBody],
+    idempotency_key: IdempotencyKey = None,
+) -> Response[Any]:
+    student = _student(request)
+    claim = claim_from(idempotency_key, "POST", request.url.path, _encode(data))
+    await _existing_round(runtime, round_id)
+    if not await runtime.catalog.offering_exists(data.offering_id):
+        raise errors.NotFound(f"No offering {data.offering_id}")
+    outcome = await runtime.path.select(
+        round_id,
+        student,
+        data.offering_id,
+        waitlist=data.waitlist,
+        mode="student",
+        actor=student.id,
+        role="student",
+        claim=claim,
+    )
+    if isinstance(outcome, RecordedAnswer):
+        return outcome.response()
+    status = HTTP_202_ACCEPTED if outcome.status == "waitlisted" else HTTP_201_CREATED
+    return Response(_encode(outcome), status_code=status, media_type="application/json")
+
+
+@delete(
+    "/rounds/{round_id:str}/selections/{offering_id:str}",
+    status_code=HTTP_204_NO_CONTENT,
+    summary="Drop a selection or a waitlist place",
+)
+async def drop(
+    request: Request[Any, Any, Any],
+    runtime: NamedDependency[Runtime],
+    round_id: PathId,
+    offering_id: PathId,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[None]:
+    student = _student(request)
+    claim = claim_from(idempotency_key, "DELETE", request.url.path, b"")
+    await _existing_round(runtime, round_id)
+    if not await runtime.catalog.offering_exists(offering_id):
+        raise errors.NotFound(f"No offering {offering_id}")
+    outcome = await runtime.path.drop(
+        round_id, student.id, offering_id, mode="student", actor=student.id, role="student", claim=claim
+    )
+    if isinstance(outcome, RecordedAnswer):
+        # A replay: the first answer, whatever its status (a 204 or the refusal it got).
+        return cast("Response[None]", outcome.response())
+    return Response(None, status_code=HTTP_204_NO_CONTENT)
+
+
+STUDENT_ROUTER = Router(
+    path="/api/v1",
+    route_handlers=[list_rounds, list_offerings, my_selections, select, drop],
+    guards=[registered_student_only],
+    before_request=_before,
+    request_max_body_size=STUDENT_BODY_LIMIT,
+    tags=["student"],
+)

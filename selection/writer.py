@@ -1,0 +1,175 @@
+"""Group commit: the gate's changes, committed to PostgreSQL in the gate's order, many per commit.
+
+A request whose change the gate accepted waits here until the change is committed; changes
+queued while a commit is under way share the next one (one statement, one commit per batch), so
+the batch grows with the load. A batch first takes each round's lock in shared mode and reads
+the round's gate generation: a change decided by an older generation of the gate (before a
+rebuild from PostgreSQL) is never committed, since the rebuilt gate does not count it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Sequence
+
+import asyncpg
+import msgspec
+
+from courses.queries import Connection, NamedQueries
+from quota.entries import Change, RedoEntry
+from selection.answers import answer_for
+
+log = logging.getLogger("selection.writer")
+
+_queries = NamedQueries("selection", "queries.sql")
+
+
+class NotCommitted(Exception):
+    """The change was not committed: PostgreSQL failed, or the gate was rebuilt meanwhile."""
+
+
+class Answer(msgspec.Struct, frozen=True):
+    """The first response to an Idempotency-Key, recorded with what it answers."""
+
+    student_id: str
+    key: str
+    round_id: str
+    fingerprint: str
+    status: int
+    body: bytes
+
+
+class _Job(msgspec.Struct):
+    changes: list[Change]
+    answers: list[Answer]
+    done: asyncio.Future[None]
+
+
+def describe(entry: RedoEntry) -> str:
+    """The audit event's human detail of a change."""
+    if entry.status == "waitlisted":
+        return f"waitlisted at position {entry.position}"
+    if entry.status == "dropped":
+        return f"dropped (was {entry.was})"
+    if entry.action == "promote":
+        return "promoted from the waitlist"
+    return "enrolled"
+
+
+def _answers_of(changes: Sequence[Change]) -> list[Answer]:
+    """The answers of changes made under an Idempotency-Key: committed with the change itself, so
+    that a change recovered from a dead process's redo log is replayed like any other."""
+    answers = []
+    for change in changes:
+        entry = change.entry
+        if entry.idem is not None and entry.fp is not None:
+            status, body = answer_for(change.round_id, entry)
+            answers.append(Answer(entry.student, entry.idem, change.round_id, entry.fp, status, body))
+    return answers
+
+
+async def apply(conn: Connection, changes: Sequence[Change], answers: Sequence[Answer]) -> None:
+    """Write changes and answers inside the caller's transaction (idempotent)."""
+    answers = [*answers, *_answers_of(changes)]
+    if changes:
+        entries = [(c.round_id, c.entry) for c in changes]
+        await conn.execute(
+            _queries("apply_changes"),
+            [r for r, _ in entries],
+            [e.student for _, e in entries],
+            [e.offering for _, e in entries],
+            [e.status for _, e in entries],
+            [e.seq for _, e in entries],
+            [e.wait_seq for _, e in entries],
+            [dt.datetime.fromtimestamp(e.at / 1000, dt.UTC) for _, e in entries],
+            [e.actor for _, e in entries],
+            [e.role for _, e in entries],
+            [e.action for _, e in entries],
+            [describe(e) for _, e in entries],
+        )
+    if answers:
+        await conn.execute(
+            _queries("record_answers"),
+            [a.student_id for a in answers],
+            [a.key for a in answers],
+            [a.round_id for a in answers],
+            [a.fingerprint for a in answers],
+            [a.status for a in answers],
+            [a.body for a in answers],
+        )
+
+
+async def current_generations(conn: Connection, round_ids: list[str]) -> dict[str, int]:
+    """Take the rounds' shared locks, then read their generations (in this order: see above)."""
+    await conn.execute(_queries("lock_rounds_shared"), round_ids)
+    rows = await conn.fetch(_queries("round_generations"), round_ids)
+    return {r["id"]: r["generation"] for r in rows}
+
+
+class RedoWriter:
+    """One per process: commits what the requests of this process queue, in batches."""
+
+    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 1000) -> None:
+        self._pool = pool
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._committed: list[Change] = []
+        self.batches = 0
+        self.changes = 0
+
+    async def commit(self, changes: list[Change], answers: list[Answer] | None = None) -> None:
+        """Return once ``changes`` and ``answers`` are committed; raise NotCommitted otherwise."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(changes, answers or [], done))
+        await done
+
+    def take_committed(self) -> list[Change]:
+        """Changes committed since the last call (for removal from the redo streams)."""
+        taken, self._committed = self._committed, []
+        return taken
+
+    async def run(self) -> None:
+        while True:
+            jobs = [await self._queue.get()]
+            while len(jobs) < self._max_batch and not self._queue.empty():
+                jobs.append(self._queue.get_nowait())
+            await self._commit(jobs)
+
+    async def _commit(self, jobs: list[_Job]) -> None:
+        rounds = sorted({c.round_id for job in jobs for c in job.changes})
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                generations = await current_generations(conn, rounds)
+                accepted: list[_Job] = []
+                stale: list[_Job] = []
+                for job in jobs:
+                    fresh = all(generations.get(c.round_id) == c.entry.gen for c in job.changes)
+                    (accepted if fresh else stale).append(job)
+                await apply(
+                    conn,
+                    [c for job in accepted for c in job.changes],
+                    [a for job in accepted for a in job.answers],
+                )
+        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            log.warning("commit failed; changes stay in the redo log", extra={"error": repr(exc)})
+            for job in jobs:
+                _settle(job, NotCommitted(f"PostgreSQL: {type(exc).__name__}"))
+            return
+        self.batches += 1
+        for job in accepted:
+            self.changes += len(job.changes)
+            self._committed.extend(job.changes)
+            _settle(job, None)
+        for job in stale:
+            _settle(job, NotCommitted("the gate was rebuilt before this change was committed"))
+
+
+def _settle(job: _Job, error: Exception | None) -> None:
+    with contextlib.suppress(asyncio.InvalidStateError):
+        if error is None:
+            job.done.set_result(None)
+        else:
+            job.done.set_exception(error)
