@@ -71,6 +71,7 @@ class SeatGate:
         self._namespace = namespace
         self._scripts = GateScripts.register(client)
         self._keys: dict[str, RoundKeys] = {}
+        self._offerings: dict[str, list[str]] = {}
 
     def keys(self, round_id: str) -> RoundKeys:
         keys = self._keys.get(round_id)
@@ -150,9 +151,11 @@ class SeatGate:
         role: str,
         claim: IdempotencyClaim | None = None,
     ) -> Decision:
+        waitlists = await self._round_offerings(round_id)
+        keys = self.keys(round_id)
         reply = await self._run(
             self._scripts.drop,
-            self._script_keys(round_id, offering_id, student_id, claim),
+            [*self._script_keys(round_id, offering_id, student_id, claim), *(keys.waitlist(o) for o in waitlists)],
             (
                 student_id,
                 offering_id,
@@ -164,9 +167,23 @@ class SeatGate:
                 claim.fingerprint if claim else "",
                 CLAIM_TTL_SECONDS,
                 claim.key if claim else "",
+                *waitlists,
             ),
         )
         return self._decision(round_id, reply)
+
+    async def _round_offerings(self, round_id: str) -> list[str]:
+        """The round's offering ids (fixed once the round exists), read once from its catalog."""
+        offerings = self._offerings.get(round_id)
+        if offerings is None:
+            try:
+                raw = await self._redis.hkeys(self.keys(round_id).catalog)
+            except RedisError as exc:
+                raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc
+            offerings = sorted(_text(o) for o in raw)
+            if offerings:
+                self._offerings[round_id] = offerings
+        return offerings
 
     async def set_capacity(
         self, round_id: str, offering_id: str, capacity: int, *, actor: str, dry_run: bool = False

@@ -14,6 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from courses.routes import ADMIN_CATALOG_ROUTES
+from selection.admin_routes import ADMIN_SELECTION_ROUTER
 from selection.auth import jwt_auth
 from selection.errors import problem_details_plugin, unexpected_error
 from selection.logs import configure_logging, request_id_middleware
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     auth = jwt_auth(settings.jwt_secret, directory_of)
     prometheus = prometheus_config()
     return Litestar(
-        route_handlers=[*OPS_ROUTES, *ADMIN_CATALOG_ROUTES, STUDENT_ROUTER],
+        route_handlers=[*OPS_ROUTES, *ADMIN_CATALOG_ROUTES, STUDENT_ROUTER, ADMIN_SELECTION_ROUTER],
         lifespan=[lifespan],
         dependencies={"runtime": Provide(_runtime, sync_to_thread=False)},
         on_app_init=[auth.on_app_init],

@@ -80,3 +80,39 @@ SELECT EXISTS (SELECT 1 FROM offerings WHERE id = $1);
 
 -- name: round_ids
 SELECT id FROM rounds;
+
+-- name: round_stats
+SELECT ro.offering_id, o.capacity,
+       count(s.student_id) FILTER (WHERE s.status = 'enrolled') AS enrolled,
+       count(s.student_id) FILTER (WHERE s.status = 'waitlisted') AS waitlisted
+FROM round_offerings ro
+JOIN offerings o ON o.id = ro.offering_id
+LEFT JOIN selections s ON s.round_id = ro.round_id AND s.offering_id = ro.offering_id AND s.status <> 'dropped'
+WHERE ro.round_id = $1
+GROUP BY ro.offering_id, o.capacity, ro.position
+ORDER BY ro.position;
+
+-- name: round_totals
+SELECT count(*) AS selections, count(DISTINCT student_id) AS students
+FROM selections WHERE round_id = $1 AND status <> 'dropped';
+
+-- name: round_enrollments
+SELECT s.round_id, s.offering_id, s.student_id, s.status,
+       CASE WHEN s.status = 'waitlisted'
+            THEN row_number() OVER (PARTITION BY s.offering_id, s.status ORDER BY s.wait_seq) END AS position,
+       s.created_at
+FROM selections s
+WHERE s.round_id = $1 AND s.status <> 'dropped'
+ORDER BY s.offering_id, s.status, s.wait_seq NULLS FIRST, s.student_id;
+
+-- name: student_exists
+SELECT EXISTS (SELECT 1 FROM students WHERE id = $1);
+
+-- name: audit_page
+SELECT id, at, actor, role, action, round_id, student_id, offering_id, outcome, detail
+FROM audit_events
+WHERE ($1::text IS NULL OR round_id = $1)
+  AND ($2::text IS NULL OR student_id = $2)
+  AND ($3::bigint IS NULL OR id < $3)
+ORDER BY id DESC
+LIMIT $4;

@@ -26,7 +26,7 @@ def _dev_secret(data_dir: Path) -> str:
 
 
 async def _prepare(settings: Settings, dev: bool) -> None:
-    from selection.tasks import load_demo, migrate_database
+    from selection.tasks import load_demo, load_gate, migrate_database
 
     await migrate_database(settings)
     if dev:
@@ -40,6 +40,7 @@ async def _prepare(settings: Settings, dev: bool) -> None:
             await conn.close()
         if empty:
             await load_demo(settings)
+    await load_gate(settings)
 
 
 def _announce(settings: Settings, dev: bool) -> None:

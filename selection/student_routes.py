@@ -17,6 +17,7 @@ from selection import errors
 from selection.auth import principal_of, registered_student_only
 from selection.idempotency import HEADER, RecordedAnswer, claim_from
 from selection.runtime import Runtime
+from selection.shape import require_json
 
 _queries = NamedQueries("selection", "queries.sql")
 _encode = msgspec.json.Encoder().encode
@@ -24,7 +25,6 @@ _encode = msgspec.json.Encoder().encode
 PathId = Annotated[str, PathParameter(pattern=ID_PATTERN, max_length=64)]
 IdempotencyKey = Annotated[str | None, HeaderParameter(name=HEADER, required=False)]
 STUDENT_BODY_LIMIT = 64 * 1024
-_JSON_TYPES = ("application/json",)
 
 
 class SelectBody(Body):
@@ -50,10 +50,7 @@ async def _before(request: Request[Any, Any, Any]) -> None:
     """Rate limit, then request shape: both after auth, before anything is read or decided."""
     runtime: Runtime = request.app.state.runtime
     await runtime.rate_limit.check(principal_of(request).sub)
-    if request.method in ("POST", "PUT", "PATCH"):
-        media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        if media not in _JSON_TYPES and not media.endswith("+json"):
-            raise errors.UnsupportedMediaType(f"Send application/json, not {media}")
+    require_json(request)
 
 
 async def _existing_round(runtime: Runtime, round_id: str) -> Any:

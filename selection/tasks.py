@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import asyncpg
 import click
+import redis.asyncio as aioredis
 
 import migrations
+from quota.gate import SeatGate
+from selection.database import create_pool
+from selection.keeper import GateKeeper
 from selection.settings import Settings
+from selection.writer import RedoWriter
+
+
+@asynccontextmanager
+async def _stores(settings: Settings) -> AsyncIterator[tuple[asyncpg.Pool, aioredis.Redis]]:
+    assert settings.database_url is not None
+    assert settings.redis_url is not None
+    pool = await create_pool(settings.database_url, size=2)
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        yield pool, client
+    finally:
+        await client.aclose()
+        await pool.close()
+
+
+def _keeper(settings: Settings, pool: asyncpg.Pool, client: aioredis.Redis) -> GateKeeper:
+    gate = SeatGate(client, settings.redis_namespace)
+    return GateKeeper(pool, client, gate, RedoWriter(pool), orphan_after_seconds=settings.recovery_after_seconds)
 
 
 async def migrate_database(settings: Settings) -> int:
@@ -34,11 +60,34 @@ async def load_demo(settings: Settings) -> int:
     return 0
 
 
+async def load_gate(settings: Settings) -> int:
+    """Load every round whose gate state is missing (what ``serve`` does before it listens)."""
+    async with _stores(settings) as (pool, client):
+        keeper = _keeper(settings, pool, client)
+        ok = await keeper.ensure_loaded()
+    click.echo("quota state loaded" if ok else "quota state could not be loaded", err=True)
+    return 0 if ok else 1
+
+
 async def rebuild_gate(settings: Settings) -> int:
-    click.echo("rebuild: not built yet", err=True)
-    return 1
+    """Rebuild every round's gate state from PostgreSQL, committing its redo log first."""
+    async with _stores(settings) as (pool, client):
+        keeper = _keeper(settings, pool, client)
+        for round_id in await keeper.round_ids(fresh=True):
+            loaded = await keeper.rebuild(round_id, force=True)
+            if loaded is not None:
+                click.echo(
+                    f"round {round_id}: generation {loaded.generation}, {loaded.offerings} offerings, "
+                    f"{loaded.selections} current selections",
+                    err=True,
+                )
+    return 0
 
 
 async def check_invariants(settings: Settings) -> int:
-    click.echo("check: not built yet", err=True)
-    return 1
+    from selection.check import check
+
+    async with _stores(settings) as (pool, client):
+        report = await check(pool, client, settings.redis_namespace)
+    click.echo(report.text())
+    return 0 if report.clean else 1

@@ -16,5 +16,5 @@ if ARGV[5] == '1' then return {'ok', false, false} end
 local old = tonumber(redis.call('HGET', K_CAP, offering) or '0')
 redis.call('HSET', K_CAP, offering, capacity)
 local out = {'ok', old, false}
-if capacity > old then promote(meta, offering, entry, now, out) end
+if capacity > old then promote(meta, offering, entry, now, out, K_WL) end
 return out

@@ -1,7 +1,11 @@
 -- Drop a selection: frees the seat (promoting from the waitlist in the same step) or the
 -- waitlist place; every change in the redo log.
 -- ARGV: 1 student, 2 offering, 3 now (ms), 4 mode (student | admin), 5 actor, 6 role,
---       7 idempotency used (1/0), 8 request fingerprint, 9 claim TTL (s), 10 the Idempotency-Key
+--       7 idempotency used (1/0), 8 request fingerprint, 9 claim TTL (s), 10 the Idempotency-Key,
+--       11.. every offering of the round, whose waitlist keys are KEYS[10..] in the same order
+-- A drop can also make the dropping student fit an offering they wait for (a freed time slot or
+-- limit): each such offering with a free seat runs its promotion too, so that a free seat and a
+-- waiting student who satisfies every rule never stand side by side.
 -- Returns {'ok', previous status, false, id1, entry1, ...} | {'err', code, detail} | {'replay', fp}
 local student, offering, now, mode = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 
@@ -36,6 +40,13 @@ if held == 'w' then
 else
   redis.call('HINCRBY', K_ENR, offering, -1)
   local entry = catalog_entry(offering)
-  if entry then promote(meta, offering, entry, now, out) end
+  if entry then promote(meta, offering, entry, now, out, K_WL) end
+end
+for i = 11, #ARGV do
+  local other = ARGV[i]
+  if holding['o'][other] == 'w' then
+    local entry = catalog_entry(other)
+    if entry then promote(meta, other, entry, now, out, KEYS[i - 1]) end
+  end
 end
 return out
