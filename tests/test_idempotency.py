@@ -78,7 +78,9 @@ async def test_drop_replay_and_bad_keys(client: Client, as_student: Headers) -> 
     assert first.status_code == again.status_code == 204
     for bad in (b"", b"x" * 256, b"caf\xe9", b"tab\there"):
         response = await client.post(
-            PATH, json={"offering_id": "yoga"}, headers=[*as_student("s1").items(), ("Idempotency-Key", bad)]
+            PATH,
+            json={"offering_id": "yoga"},
+            headers=[*((k.encode(), v.encode()) for k, v in as_student("s1").items()), (b"Idempotency-Key", bad)],
         )
         assert (response.status_code, response.json()["code"]) == (400, "validation_error"), bad
 
