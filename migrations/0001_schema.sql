@@ -90,14 +90,16 @@ CREATE INDEX audit_by_round ON audit_events (round_id, id DESC);
 CREATE INDEX audit_by_student ON audit_events (student_id, id DESC);
 
 -- The first response to an Idempotency-Key, committed in the same transaction as the change.
+-- A key belongs to one student and one round: the gate claims it atomically with the decision,
+-- in the round's own Redis slot (see docs/DECISIONS.md).
 CREATE TABLE idempotency_keys (
     student_id   text NOT NULL,
-    key          text NOT NULL,
     round_id     text NOT NULL,
+    key          text NOT NULL,
     fingerprint  text NOT NULL,
     status       integer NOT NULL,
     body         bytea NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (student_id, key)
+    PRIMARY KEY (student_id, round_id, key)
 );
 CREATE INDEX idempotency_by_round ON idempotency_keys (round_id, created_at);

@@ -43,7 +43,13 @@ class RecordedAnswer(msgspec.Struct, frozen=True):
 
 
 async def replay(
-    pool: asyncpg.Pool, student_id: str, claim: IdempotencyClaim, seen_fingerprint: str, *, wait_seconds: float = 10.0
+    pool: asyncpg.Pool,
+    round_id: str,
+    student_id: str,
+    claim: IdempotencyClaim,
+    seen_fingerprint: str,
+    *,
+    wait_seconds: float = 10.0,
 ) -> RecordedAnswer:
     """The first answer to this key, waiting for it while the first request is still in flight."""
     if seen_fingerprint != claim.fingerprint:
@@ -52,7 +58,7 @@ async def replay(
     delay = 0.01
     while True:
         try:
-            row = await pool.fetchrow(_queries("recorded_answer"), student_id, claim.key)
+            row = await pool.fetchrow(_queries("recorded_answer"), student_id, round_id, claim.key)
         except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise Unavailable("PostgreSQL is unreachable; repeat the request with the same key") from exc
         if row is not None:

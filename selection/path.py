@@ -49,7 +49,7 @@ class SelectionPath:
         except Seen as seen:
             assert claim is not None
             metrics.REPLAYS.inc()
-            return await replay(self._pool, student.id, claim, seen.fingerprint)
+            return await replay(self._pool, round_id, student.id, claim, seen.fingerprint)
         except Refused as refused:
             await self._refuse(round_id, student.id, offering_id, refused, claim)
         except GateUnavailable as exc:
@@ -76,7 +76,7 @@ class SelectionPath:
         except Seen as seen:
             assert claim is not None
             metrics.REPLAYS.inc()
-            return await replay(self._pool, student_id, claim, seen.fingerprint)
+            return await replay(self._pool, round_id, student_id, claim, seen.fingerprint)
         except Refused as refused:
             await self._refuse(round_id, student_id, offering_id, refused, claim)
         except GateUnavailable as exc:

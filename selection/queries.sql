@@ -40,10 +40,10 @@ ON CONFLICT (round_id, seq) DO NOTHING;
 -- name: record_answers
 INSERT INTO idempotency_keys (student_id, key, round_id, fingerprint, status, body)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::bytea[])
-ON CONFLICT (student_id, key) DO NOTHING;
+ON CONFLICT (student_id, round_id, key) DO NOTHING;
 
 -- name: recorded_answer
-SELECT fingerprint, status, body FROM idempotency_keys WHERE student_id = $1 AND key = $2;
+SELECT fingerprint, status, body FROM idempotency_keys WHERE student_id = $1 AND round_id = $2 AND key = $3;
 
 -- name: student_selections
 SELECT s.round_id, s.offering_id, s.student_id, s.status, s.created_at,
