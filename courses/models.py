@@ -19,6 +19,8 @@ RoundState = Literal["draft", "open", "paused", "closed"]
 Clock = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 Capacity = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
 Limit = Annotated[int, msgspec.Meta(ge=0, le=1000)]
+#: RFC 3339 requires an offset; a time without one would be read in some unknown zone.
+Instant = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 LimitKey = Literal["pe", "arts", "labor", "total"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -106,8 +108,8 @@ class RoundCreate(Body):
     mode: Mode = "fcfs"
     #: Accepted so that a client may send a whole Round; a new round is always a draft.
     state: Literal["draft"] = "draft"
-    opens_at: dt.datetime | None = None
-    closes_at: dt.datetime | None = None
+    opens_at: Instant | None = None
+    closes_at: Instant | None = None
     eligibility: Eligibility = msgspec.field(default_factory=Eligibility)
     limits: dict[LimitKey, Limit] = {}
     allow_drop: bool = True

@@ -5,3 +5,98 @@ SELECT id, cohort, degree, campus FROM students WHERE id = $1;
 
 -- name: all_student_profiles
 SELECT id, cohort, degree, campus FROM students;
+
+-- name: upsert_students
+-- One statement for the whole list: a re-import of unchanged rows touches nothing.
+INSERT INTO students AS s (id, name, cohort, degree, campus, college)
+SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[])
+ON CONFLICT (id) DO UPDATE
+    SET name = excluded.name, cohort = excluded.cohort, degree = excluded.degree,
+        campus = excluded.campus, college = excluded.college, updated_at = now()
+    WHERE (s.name, s.cohort, s.degree, s.campus, s.college)
+          IS DISTINCT FROM (excluded.name, excluded.cohort, excluded.degree, excluded.campus, excluded.college);
+
+-- name: lock_offerings
+SELECT id, title, category, kind, teacher, campus, capacity, schedule, eligibility, description
+FROM offerings WHERE id = ANY($1::text[])
+ORDER BY id
+FOR UPDATE;
+
+-- name: offering_rounds
+-- FOR SHARE: a round cannot change state until the offerings' change commits.
+SELECT ro.offering_id, r.id AS round_id, r.state
+FROM round_offerings ro JOIN rounds r ON r.id = ro.round_id
+WHERE ro.offering_id = ANY($1::text[])
+ORDER BY ro.offering_id, r.id
+FOR SHARE OF r;
+
+-- name: enrolled_counts
+SELECT round_id, offering_id, count(*) AS enrolled
+FROM selections
+WHERE offering_id = ANY($1::text[]) AND status = 'enrolled'
+GROUP BY round_id, offering_id;
+
+-- name: upsert_offerings
+INSERT INTO offerings AS o
+    (id, title, category, kind, teacher, campus, capacity, schedule, eligibility, description)
+SELECT id, title, category, kind, teacher, campus, capacity, schedule::jsonb, eligibility::jsonb, description
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[],
+            $8::text[], $9::text[], $10::text[])
+     AS t(id, title, category, kind, teacher, campus, capacity, schedule, eligibility, description)
+ON CONFLICT (id) DO UPDATE
+    SET title = excluded.title, category = excluded.category, kind = excluded.kind,
+        teacher = excluded.teacher, campus = excluded.campus, capacity = excluded.capacity,
+        schedule = excluded.schedule, eligibility = excluded.eligibility,
+        description = excluded.description, updated_at = now()
+    WHERE (o.title, o.category, o.kind, o.teacher, o.campus, o.capacity, o.schedule, o.eligibility, o.description)
+          IS DISTINCT FROM (excluded.title, excluded.category, excluded.kind, excluded.teacher, excluded.campus,
+                            excluded.capacity, excluded.schedule, excluded.eligibility, excluded.description);
+
+-- name: offering
+SELECT id, title, category, kind, teacher, campus, capacity, schedule, eligibility, description
+FROM offerings WHERE id = $1;
+
+-- name: update_offering_details
+-- Capacity is not here: it changes only through the admission gate.
+UPDATE offerings
+SET title = $2, category = $3, teacher = $4, campus = $5, schedule = $6::text::jsonb,
+    eligibility = $7::text::jsonb, description = $8, updated_at = now()
+WHERE id = $1;
+
+-- name: audit_admin
+INSERT INTO audit_events (actor, role, action, round_id, offering_id, outcome, detail)
+VALUES ($1, 'admin', $2, $3, $4, 'ok', $5);
+
+-- name: unknown_offerings
+SELECT id FROM unnest($1::text[]) AS t(id)
+WHERE NOT EXISTS (SELECT 1 FROM offerings o WHERE o.id = t.id)
+ORDER BY id;
+
+-- name: insert_round
+INSERT INTO rounds (id, name, mode, state, opens_at, closes_at, eligibility, limits, allow_drop, waitlist)
+VALUES ($1, $2, $3, 'draft', $4, $5, $6::text::jsonb, $7::text::jsonb, $8, $9)
+ON CONFLICT (id) DO NOTHING
+RETURNING id;
+
+-- name: insert_round_offerings
+INSERT INTO round_offerings (round_id, offering_id, position)
+SELECT $1, t.id, t.position - 1
+FROM unnest($2::text[]) WITH ORDINALITY AS t(id, position);
+
+-- name: rounds
+SELECT r.id, r.name, r.mode, r.state, r.opens_at, r.closes_at, r.eligibility, r.limits, r.allow_drop, r.waitlist,
+       coalesce(array_agg(ro.offering_id ORDER BY ro.position) FILTER (WHERE ro.offering_id IS NOT NULL), '{}')
+           AS offering_ids
+FROM rounds r LEFT JOIN round_offerings ro ON ro.round_id = r.id
+WHERE $1::text IS NULL OR r.id = $1
+GROUP BY r.id
+ORDER BY r.created_at, r.id;
+
+-- name: move_round
+-- Conditional on the state it leaves: of two concurrent moves, only one finds the state it expects.
+UPDATE rounds SET state = $2, updated_at = now()
+WHERE id = $1 AND state = ANY($3::text[])
+RETURNING state;
+
+-- name: round_state
+SELECT state FROM rounds WHERE id = $1;

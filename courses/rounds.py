@@ -1,0 +1,121 @@
+"""Rounds: creation under the catalog's rules, and the state machine draft → open ⇄ paused → closed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import asyncpg
+import msgspec
+
+from courses import audit
+from courses.models import Eligibility, Round, RoundCreate, RoundState
+from courses.queries import catalog_sql
+from courses.store import transaction
+from selection import errors
+
+if TYPE_CHECKING:
+    from selection.runtime import Runtime
+
+Action = Literal["open", "pause", "close"]
+
+#: Each action's target state and the states it may leave; nothing leaves ``closed``.
+MOVES: dict[Action, tuple[RoundState, tuple[RoundState, ...]]] = {
+    "open": ("open", ("draft", "paused")),
+    "pause": ("paused", ("open",)),
+    "close": ("closed", ("open", "paused")),
+}
+
+_encode = msgspec.json.Encoder().encode
+
+
+def round_of(row: asyncpg.Record) -> Round:
+    return Round(
+        id=row["id"],
+        name=row["name"],
+        mode=row["mode"],
+        state=row["state"],
+        opens_at=row["opens_at"],
+        closes_at=row["closes_at"],
+        offering_ids=list(row["offering_ids"]),
+        eligibility=msgspec.convert(row["eligibility"] or {}, Eligibility),
+        limits=dict(row["limits"] or {}),
+        allow_drop=row["allow_drop"],
+        waitlist=row["waitlist"],
+    )
+
+
+async def list_rounds(pool: asyncpg.Pool) -> list[Round]:
+    return [round_of(row) for row in await pool.fetch(catalog_sql("rounds"), None)]
+
+
+async def get_round(pool: asyncpg.Pool, round_id: str) -> Round:
+    row = await pool.fetchrow(catalog_sql("rounds"), round_id)
+    if row is None:
+        raise errors.NotFound(f"No round {round_id}")
+    return round_of(row)
+
+
+def _check_shape(body: RoundCreate) -> None:
+    seen: set[str] = set()
+    for index, offering_id in enumerate(body.offering_ids):
+        if offering_id in seen:
+            raise errors.ValidationFailed(
+                f"offering_ids[{index}] repeats {offering_id}", field="offering_ids", index=index
+            )
+        seen.add(offering_id)
+    if body.opens_at is not None and body.closes_at is not None and body.closes_at <= body.opens_at:
+        raise errors.ValidationFailed("closes_at must be after opens_at", field="closes_at")
+
+
+async def create_round(runtime: Runtime, body: RoundCreate, actor: str) -> Round:
+    """A new draft round; its offerings must exist, and its id must be free."""
+    _check_shape(body)
+    async with transaction(runtime.pool) as conn:
+        unknown = [row["id"] for row in await conn.fetch(catalog_sql("unknown_offerings"), body.offering_ids)]
+        if unknown:
+            raise errors.ValidationFailed(
+                f"Unknown offering(s) in offering_ids: {', '.join(unknown[:20])}", field="offering_ids", unknown=unknown
+            )
+        inserted = await conn.fetchval(
+            catalog_sql("insert_round"),
+            body.id,
+            body.name,
+            body.mode,
+            body.opens_at,
+            body.closes_at,
+            _encode(body.eligibility).decode(),
+            _encode(body.limits).decode(),
+            body.allow_drop,
+            body.waitlist,
+        )
+        if inserted is None:
+            raise errors.AlreadyExists(f"A round {body.id} exists already", round_id=body.id)
+        await conn.execute(catalog_sql("insert_round_offerings"), body.id, body.offering_ids)
+        await audit.record(
+            conn,
+            actor,
+            "round.create",
+            f"{body.mode} round {body.name!r} with {len(body.offering_ids)} offerings",
+            round_id=body.id,
+        )
+    await runtime.round_changed(body.id)
+    return await get_round(runtime.pool, body.id)
+
+
+async def move_round(runtime: Runtime, round_id: str, action: Action, actor: str) -> Round:
+    """One state change; of concurrent calls, only those that find an allowed state succeed."""
+    target, sources = MOVES[action]
+    async with transaction(runtime.pool) as conn:
+        moved = await conn.fetchval(catalog_sql("move_round"), round_id, target, list(sources))
+        if moved is None:
+            state = await conn.fetchval(catalog_sql("round_state"), round_id)
+            if state is None:
+                raise errors.NotFound(f"No round {round_id}")
+            raise errors.InvalidTransition(
+                f"Round {round_id} is {state}: {action} applies only to a round that is {' or '.join(sources)}",
+                state=state,
+                action=action,
+            )
+        await audit.record(conn, actor, f"round.{action}", f"round is now {target}", round_id=round_id)
+    await runtime.round_changed(round_id)
+    return await get_round(runtime.pool, round_id)
