@@ -35,7 +35,7 @@ def problems(*kinds: type[errors.DomainError]) -> dict[int, ResponseSpec]:
         status: ResponseSpec(
             data_container=Problem,
             media_type="application/problem+json",
-            description="; ".join(f"`{kind.code}`: {kind.__doc__}" for kind in kinds_),
+            description="; ".join(f"`{kind.code}`: {(kind.__doc__ or kind.title).rstrip('.')}" for kind in kinds_),
             generate_examples=False,
         )
         for status, kinds_ in sorted(by_status.items())
