@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import itertools
 import logging
 import sys
 import time
@@ -13,6 +14,9 @@ import msgspec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+# A process-unique prefix and a counter: as unique as a UUID per request, at a fraction of the cost.
+_prefix = uuid.uuid4().hex[:12]
+_sequence = itertools.count(1)
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 _encode = msgspec.json.Encoder().encode
@@ -61,7 +65,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             if name == b"x-request-id":
                 rid = value.decode("latin-1")[:128]
                 break
-        rid = rid or uuid.uuid4().hex
+        rid = rid or f"{_prefix}-{next(_sequence):x}"
         token = request_id.set(rid)
         header = (b"x-request-id", rid.encode("latin-1"))
 
