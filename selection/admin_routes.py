@@ -16,6 +16,7 @@ from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from courses.models import ID_PATTERN, Body, Id, Selection
+from courses.problem_docs import BODY, problems
 from courses.queries import NamedQueries
 from courses.students import StudentProfile
 from selection import errors
@@ -75,7 +76,11 @@ async def _require_student(runtime: Runtime, student_id: str) -> StudentProfile:
     return profile
 
 
-@get("/rounds/{round_id:str}/stats", summary="Live fill of a round")
+@get(
+    "/rounds/{round_id:str}/stats",
+    summary="Live fill of a round",
+    responses=problems(errors.ValidationFailed, errors.NotFound),
+)
 async def round_stats(runtime: NamedDependency[Runtime], round_id: PathId) -> RoundStats:
     await _require_round(runtime, round_id)
     async with runtime.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
@@ -128,7 +133,11 @@ async def _csv_stream(rows: AsyncIterator[Selection]) -> AsyncIterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-@get("/rounds/{round_id:str}/enrollments", summary="Every current selection, streamed (CSV or JSON)")
+@get(
+    "/rounds/{round_id:str}/enrollments",
+    summary="Every current selection, streamed (CSV or JSON)",
+    responses=problems(errors.ValidationFailed, errors.NotFound),
+)
 async def enrollments(
     runtime: NamedDependency[Runtime],
     round_id: PathId,
@@ -145,7 +154,23 @@ async def enrollments(
     return Stream(_json_stream(rows), media_type="application/json")
 
 
-@post("/rounds/{round_id:str}/selections", status_code=HTTP_201_CREATED, summary="Enroll a student (force)")
+@post(
+    "/rounds/{round_id:str}/selections",
+    status_code=HTTP_201_CREATED,
+    summary="Enroll a student (force); override skips every rule, capacity included",
+    responses=problems(
+        *BODY,
+        errors.NotFound,
+        errors.OfferingNotInRound,
+        errors.NotEligible,
+        errors.AlreadySelected,
+        errors.TimeConflict,
+        errors.CategoryLimit,
+        errors.TotalLimit,
+        errors.CourseFull,
+        errors.Unavailable,
+    ),
+)
 async def force_enroll(
     request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], round_id: PathId, data: JSONBody[ForceSelect]
 ) -> Response[bytes]:
@@ -170,6 +195,7 @@ async def force_enroll(
     "/rounds/{round_id:str}/selections/{student_id:str}/{offering_id:str}",
     status_code=HTTP_204_NO_CONTENT,
     summary="Drop a student's selection (force)",
+    responses=problems(errors.ValidationFailed, errors.NotFound, errors.Unavailable),
 )
 async def force_drop(
     request: Request[Any, Any, Any],
@@ -187,7 +213,7 @@ async def force_drop(
     )
 
 
-@get("/audit", summary="Audit events, newest first")
+@get("/audit", summary="Audit events, newest first", responses=problems(errors.ValidationFailed))
 async def audit(
     runtime: NamedDependency[Runtime],
     round_id: Annotated[str | None, QueryParameter(pattern=ID_PATTERN)] = None,

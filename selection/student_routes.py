@@ -11,6 +11,7 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParam
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from courses.models import ID_PATTERN, Body, Category, Id, Offering, Round, Selection
+from courses.problem_docs import BODY, problems
 from courses.queries import NamedQueries
 from quota.gate import GateUnavailable
 from selection import errors
@@ -60,7 +61,7 @@ async def _existing_round(runtime: Runtime, round_id: str) -> Any:
     return header
 
 
-@get("/rounds", summary="Rounds you are eligible for (not drafts)")
+@get("/rounds", summary="Rounds you are eligible for (not drafts)", responses=problems(errors.RateLimited))
 async def list_rounds(request: Request[Any, Any, Any], runtime: NamedDependency[Runtime]) -> list[Round]:
     student = _student(request)
     rows = await runtime.pool.fetch(_queries("visible_rounds"))
@@ -68,7 +69,13 @@ async def list_rounds(request: Request[Any, Any, Any], runtime: NamedDependency[
     return [r for r in rounds if r.eligibility.admits(student.cohort, student.degree, student.campus)]
 
 
-@get("/rounds/{round_id:str}/offerings", summary="Every offering of a round, with live seats")
+@get(
+    "/rounds/{round_id:str}/offerings",
+    summary="Every offering of a round, with live seats",
+    responses=problems(
+        errors.ValidationFailed, errors.NotFound, errors.RoundNotOpen, errors.RateLimited, errors.Unavailable
+    ),
+)
 async def list_offerings(
     request: Request[Any, Any, Any],
     runtime: NamedDependency[Runtime],
@@ -111,7 +118,11 @@ async def list_offerings(
     return Response(_encode(views), media_type="application/json")
 
 
-@get("/rounds/{round_id:str}/selections", summary="Your selections in a round")
+@get(
+    "/rounds/{round_id:str}/selections",
+    summary="Your selections in a round",
+    responses=problems(errors.ValidationFailed, errors.NotFound, errors.RateLimited),
+)
 async def my_selections(
     request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], round_id: PathId
 ) -> list[Selection]:
@@ -125,7 +136,22 @@ async def my_selections(
     "/rounds/{round_id:str}/selections",
     status_code=HTTP_201_CREATED,
     summary="Select an offering (201 enrolled, 202 waitlisted)",
-    responses=None,
+    responses=problems(
+        *BODY,
+        errors.NotFound,
+        errors.RoundNotOpen,
+        errors.WrongMode,
+        errors.OfferingNotInRound,
+        errors.NotEligible,
+        errors.AlreadySelected,
+        errors.TimeConflict,
+        errors.CategoryLimit,
+        errors.TotalLimit,
+        errors.CourseFull,
+        errors.IdempotencyConflict,
+        errors.RateLimited,
+        errors.Unavailable,
+    ),
 )
 async def select(
     request: Request[Any, Any, Any],
@@ -159,6 +185,15 @@ async def select(
     "/rounds/{round_id:str}/selections/{offering_id:str}",
     status_code=HTTP_204_NO_CONTENT,
     summary="Drop a selection or a waitlist place",
+    responses=problems(
+        errors.ValidationFailed,
+        errors.NotFound,
+        errors.RoundNotOpen,
+        errors.DropNotAllowed,
+        errors.IdempotencyConflict,
+        errors.RateLimited,
+        errors.Unavailable,
+    ),
 )
 async def drop(
     request: Request[Any, Any, Any],
