@@ -14,6 +14,7 @@ from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from redis.exceptions import RedisError
 
+from selection import metrics
 from selection.errors import RateLimited
 
 BURST_SECONDS = 3
@@ -26,7 +27,6 @@ class StudentRateLimit:
         self._storage = RedisStorage(uri, implementation="redispy", key_prefix=namespace + "ratelimit")
         self._limiter = SlidingWindowCounterRateLimiter(self._storage)
         self._item = RateLimitItemPerSecond(rate_per_second * BURST_SECONDS, BURST_SECONDS)
-        self.refused = 0
 
     async def check(self, student_id: str) -> None:
         """Count one request; raise RateLimited when over. Fails open if Redis is unreachable:
@@ -36,7 +36,7 @@ class StudentRateLimit:
         except (RedisError, OSError, ConnectionError):
             return
         if not allowed:
-            self.refused += 1
+            metrics.RATE_LIMITED.inc()
             raise RateLimited(
                 f"Over {self._item.amount // BURST_SECONDS} requests per second; retry shortly",
                 headers={"Retry-After": "1"},

@@ -1,0 +1,78 @@
+"""What a student can and cannot reach: their own selections only, the round's window, the rate."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import asyncpg
+import pytest
+
+from tests.builders import Client, add_offering, add_round, add_students, announce
+
+Headers = Callable[[str], dict[str, str]]
+PATH = "/api/v1/rounds/r1/selections"
+
+
+@pytest.fixture
+async def small_round(db: asyncpg.Connection, client: Client) -> None:
+    await add_students(db, "s1", "s2")
+    await add_offering(db, "swim", capacity=1)
+    await add_offering(db, "yoga", capacity=3, category="arts")
+    await add_round(db, "r1", ["swim", "yoga"], waitlist=False)
+    await announce(client, "r1")
+
+
+@pytest.mark.usefixtures("small_round")
+async def test_a_student_never_sees_or_changes_another_students_selection(
+    client: Client, as_student: Headers, db: asyncpg.Connection
+) -> None:
+    assert (await client.post(PATH, json={"offering_id": "swim"}, headers=as_student("s1"))).status_code == 201
+    assert (await client.get(PATH, headers=as_student("s2"))).json() == []
+    response = await client.delete(PATH + "/swim", headers=as_student("s2"))
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")
+    assert await db.fetchval("SELECT status FROM selections WHERE student_id = 's1'") == "enrolled"
+
+
+@pytest.mark.usefixtures("small_round")
+async def test_no_waitlist_round_answers_course_full(client: Client, as_student: Headers) -> None:
+    assert (await client.post(PATH, json={"offering_id": "swim"}, headers=as_student("s1"))).status_code == 201
+    response = await client.post(PATH, json={"offering_id": "swim", "waitlist": True}, headers=as_student("s2"))
+    assert (response.status_code, response.json()["code"]) == (409, "course_full")
+
+
+@pytest.mark.usefixtures("small_round")
+@pytest.mark.parametrize(("opens_in", "closes_in"), [(3600, 7200), (-7200, -3600)])
+async def test_outside_the_window_the_round_is_not_open(
+    client: Client, as_student: Headers, admin: dict[str, str], opens_in: int, closes_in: int
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    body = {
+        "id": "windowed",
+        "name": "Windowed",
+        "offering_ids": ["yoga"],
+        "opens_at": (now + dt.timedelta(seconds=opens_in)).isoformat(),
+        "closes_at": (now + dt.timedelta(seconds=closes_in)).isoformat(),
+    }
+    assert (await client.post("/api/v1/admin/rounds", json=body, headers=admin)).status_code == 201
+    assert (await client.post("/api/v1/admin/rounds/windowed/open", headers=admin)).status_code == 200
+    response = await client.post(
+        "/api/v1/rounds/windowed/selections", json={"offering_id": "yoga"}, headers=as_student("s1")
+    )
+    assert (response.status_code, response.json()["code"]) == (409, "round_not_open")
+
+
+@pytest.mark.usefixtures("small_round")
+async def test_over_the_rate_limit_is_429_with_retry_after(client: Client, as_student: Headers) -> None:
+    # SELECTION_RATE_LIMIT defaults to 10 per second with a burst of 30.
+    statuses = [(await client.get(PATH, headers=as_student("s1"))).status_code for _ in range(40)]
+    assert statuses.count(200) >= 30
+    assert 429 in statuses
+    response = await client.get(PATH, headers=as_student("s1"))
+    if response.status_code == 429:
+        assert response.json()["code"] == "rate_limited"
+        assert int(response.headers["retry-after"]) >= 1
+    other = await client.get(PATH, headers=as_student("s2"))
+    assert other.status_code == 200
+    metrics = (await client.get("/metrics")).text
+    assert "selection_rate_limited_total" in metrics
