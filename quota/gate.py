@@ -231,6 +231,16 @@ class SeatGate:
             raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc
         return int(gen) if loaded == b"1" and gen is not None else None
 
+    async def loaded_state(self, round_id: str) -> tuple[int | None, str | None]:
+        """(generation, round state) of the loaded gate state; (None, None) when not loaded."""
+        try:
+            loaded, gen, state = await self._redis.hmget(self.keys(round_id).meta, ["loaded", "gen", "state"])
+        except RedisError as exc:
+            raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc
+        if loaded != b"1" or gen is None:
+            return None, None
+        return int(gen), _text(state) if state is not None else None
+
     async def set_round_state(self, round_id: str, state: str) -> None:
         try:
             await self._redis.hset(self.keys(round_id).meta, "state", state)

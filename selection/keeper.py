@@ -47,6 +47,7 @@ class GateKeeper:
         self._orphan_after_ms = int(orphan_after_seconds * 1000)
         self._interval = interval_seconds
         self._round_ids: list[str] = []
+        self._states: dict[str, str] = {}
         self._round_ids_at = 0.0
         self.loaded_all = False
 
@@ -54,6 +55,7 @@ class GateKeeper:
         if fresh or time.monotonic() - self._round_ids_at > 5.0:
             rows = await self._pool.fetch(_queries("round_ids"))
             self._round_ids = sorted(r["id"] for r in rows)
+            self._states = {r["id"]: r["state"] for r in rows}
             self._round_ids_at = time.monotonic()
         return self._round_ids
 
@@ -107,10 +109,18 @@ class GateKeeper:
             await apply(conn, [c for c in changes if c.entry.gen == generation], [])
 
     async def ensure_loaded(self) -> bool:
-        """Rebuild every round whose state is not loaded; True when all are."""
+        """Rebuild every round whose state is not loaded; True when all are.
+
+        A loaded round whose state (open, paused, ...) differs from PostgreSQL's takes
+        PostgreSQL's: an administrator's change that reached PostgreSQL but not Redis (Redis
+        failed in between) is carried over within one upkeep interval.
+        """
         ok = True
         for round_id in await self.round_ids(fresh=True):
-            if await self._gate.loaded_generation(round_id) is None:
+            generation, state = await self._gate.loaded_state(round_id)
+            if generation is not None and state != self._states.get(round_id, state):
+                await self._gate.set_round_state(round_id, self._states[round_id])
+            if generation is None:
                 ok = False
                 await self.rebuild(round_id, force=False)
                 ok = await self._gate.loaded_generation(round_id) is not None

@@ -79,7 +79,7 @@ ORDER BY ro.position;
 SELECT EXISTS (SELECT 1 FROM offerings WHERE id = $1);
 
 -- name: round_ids
-SELECT id FROM rounds;
+SELECT id, state FROM rounds;
 
 -- name: round_stats
 SELECT ro.offering_id, o.capacity,

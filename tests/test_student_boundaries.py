@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 
+from selection.settings import Settings
 from tests.builders import Client, add_offering, add_round, add_students, announce
 
 Headers = Callable[[str], dict[str, str]]
@@ -76,3 +79,19 @@ async def test_over_the_rate_limit_is_429_with_retry_after(client: Client, as_st
     assert other.status_code == 200
     metrics = (await client.get("/metrics")).text
     assert "selection_rate_limited_total" in metrics
+
+
+@pytest.mark.usefixtures("small_round")
+async def test_a_round_state_that_missed_redis_is_carried_over(
+    client: Client, as_student: Headers, db: asyncpg.Connection, redis: aioredis.Redis, settings: Settings
+) -> None:
+    # An administrator closed the round; PostgreSQL recorded it, Redis did not hear of it.
+    await db.execute("UPDATE rounds SET state = 'closed' WHERE id = 'r1'")
+    meta = f"{settings.redis_namespace}{{round:r1}}:meta"
+    assert await redis.hget(meta, "state") == b"open"
+    for _ in range(100):
+        if await redis.hget(meta, "state") == b"closed":
+            break
+        await asyncio.sleep(0.05)
+    response = await client.post(PATH, json={"offering_id": "yoga"}, headers=as_student("s1"))
+    assert (response.status_code, response.json()["code"]) == (409, "round_not_open")
