@@ -22,6 +22,7 @@ from courses.students import StudentProfile
 from selection import errors
 from selection.auth import admin_only, principal_of
 from selection.idempotency import RecordedAnswer
+from selection.refusals import SELECT_REFUSALS
 from selection.runtime import Runtime
 from selection.shape import json_only
 
@@ -64,11 +65,6 @@ class AuditEvent(msgspec.Struct):
     detail: str | None
 
 
-async def _require_round(runtime: Runtime, round_id: str) -> None:
-    if await runtime.catalog.round(round_id) is None:
-        raise errors.NotFound(f"No round {round_id}")
-
-
 async def _require_student(runtime: Runtime, student_id: str) -> StudentProfile:
     profile = await runtime.students.get(student_id)
     if profile is None:
@@ -82,7 +78,7 @@ async def _require_student(runtime: Runtime, student_id: str) -> StudentProfile:
     responses=problems(errors.ValidationFailed, errors.NotFound),
 )
 async def round_stats(runtime: NamedDependency[Runtime], round_id: PathId) -> RoundStats:
-    await _require_round(runtime, round_id)
+    await runtime.catalog.require_round(round_id)
     async with runtime.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         totals = await conn.fetchrow(_queries("round_totals"), round_id)
         rows = await conn.fetch(_queries("round_stats"), round_id)
@@ -143,7 +139,7 @@ async def enrollments(
     round_id: PathId,
     format: Annotated[Literal["csv", "json"], QueryParameter()] = "json",
 ) -> Stream:
-    await _require_round(runtime, round_id)
+    await runtime.catalog.require_round(round_id)
     rows = _enrollment_rows(runtime, round_id)
     if format == "csv":
         return Stream(
@@ -161,23 +157,16 @@ async def enrollments(
     responses=problems(
         *BODY,
         errors.NotFound,
-        errors.OfferingNotInRound,
-        errors.NotEligible,
-        errors.AlreadySelected,
-        errors.TimeConflict,
-        errors.CategoryLimit,
-        errors.TotalLimit,
-        errors.CourseFull,
+        *SELECT_REFUSALS[2:],
         errors.Unavailable,
     ),
 )
 async def force_enroll(
     request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], round_id: PathId, data: JSONBody[ForceSelect]
 ) -> Response[bytes]:
-    await _require_round(runtime, round_id)
+    await runtime.catalog.require_round(round_id)
     student = await _require_student(runtime, data.student_id)
-    if not await runtime.catalog.offering_exists(data.offering_id):
-        raise errors.NotFound(f"No offering {data.offering_id}")
+    await runtime.catalog.require_offering(data.offering_id)
     outcome = await runtime.path.select(
         round_id,
         student,
@@ -204,10 +193,9 @@ async def force_drop(
     student_id: PathId,
     offering_id: PathId,
 ) -> None:
-    await _require_round(runtime, round_id)
+    await runtime.catalog.require_round(round_id)
     await _require_student(runtime, student_id)
-    if not await runtime.catalog.offering_exists(offering_id):
-        raise errors.NotFound(f"No offering {offering_id}")
+    await runtime.catalog.require_offering(offering_id)
     await runtime.path.drop(
         round_id, student_id, offering_id, mode="admin", actor=principal_of(request).sub, role="admin"
     )

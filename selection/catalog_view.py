@@ -15,6 +15,7 @@ import msgspec
 
 from courses.models import Eligibility, Offering
 from courses.queries import NamedQueries
+from selection import errors
 
 _queries = NamedQueries("selection", "queries.sql")
 
@@ -52,6 +53,18 @@ class CatalogView:
         )
         self._rounds[round_id] = (now, header)
         return header
+
+    async def require_round(self, round_id: str) -> RoundHeader:
+        """The round, or a 404."""
+        header = await self.round(round_id)
+        if header is None:
+            raise errors.NotFound(f"No round {round_id}")
+        return header
+
+    async def require_offering(self, offering_id: str) -> None:
+        """Nothing, or a 404 when no such offering exists at all."""
+        if not await self.offering_exists(offering_id):
+            raise errors.NotFound(f"No offering {offering_id}")
 
     async def offering_exists(self, offering_id: str) -> bool:
         if offering_id in self._known_offerings:

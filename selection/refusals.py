@@ -6,6 +6,19 @@ from typing import Any
 
 from selection import errors
 
+#: What a select can be refused with, in the contract's order (for the OpenAPI document).
+SELECT_REFUSALS: tuple[type[errors.DomainError], ...] = (
+    errors.RoundNotOpen,
+    errors.WrongMode,
+    errors.OfferingNotInRound,
+    errors.NotEligible,
+    errors.AlreadySelected,
+    errors.TimeConflict,
+    errors.CategoryLimit,
+    errors.TotalLimit,
+    errors.CourseFull,
+)
+
 
 def refusal_error(code: str, facts: dict[str, Any], offering_id: str) -> errors.DomainError:
     """The contract error of a gate refusal; ``facts`` is what the script saw."""

@@ -17,6 +17,7 @@ from quota.gate import GateUnavailable
 from selection import errors
 from selection.auth import principal_of, registered_student_only
 from selection.idempotency import HEADER, RecordedAnswer, claim_from
+from selection.refusals import SELECT_REFUSALS
 from selection.runtime import Runtime
 from selection.shape import require_json
 
@@ -54,13 +55,6 @@ async def _before(request: Request[Any, Any, Any]) -> None:
     require_json(request)
 
 
-async def _existing_round(runtime: Runtime, round_id: str) -> Any:
-    header = await runtime.catalog.round(round_id)
-    if header is None:
-        raise errors.NotFound(f"No round {round_id}")
-    return header
-
-
 @get("/rounds", summary="Rounds you are eligible for (not drafts)", responses=problems(errors.RateLimited))
 async def list_rounds(request: Request[Any, Any, Any], runtime: NamedDependency[Runtime]) -> list[Round]:
     student = _student(request)
@@ -85,7 +79,7 @@ async def list_offerings(
     q: Annotated[str | None, QueryParameter(max_length=200)] = None,
 ) -> Response[bytes]:
     student = _student(request)
-    header = await _existing_round(runtime, round_id)
+    header = await runtime.catalog.require_round(round_id)
     if header.state == "draft":
         raise errors.RoundNotOpen("The round is not open yet", state="draft")
     offerings = await runtime.catalog.offerings(round_id)
@@ -127,7 +121,7 @@ async def my_selections(
     request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], round_id: PathId
 ) -> list[Selection]:
     student = _student(request)
-    await _existing_round(runtime, round_id)
+    await runtime.catalog.require_round(round_id)
     rows = await runtime.pool.fetch(_queries("student_selections"), round_id, student.id)
     return [msgspec.convert(dict(r.items()), Selection) for r in rows]
 
@@ -139,15 +133,7 @@ async def my_selections(
     responses=problems(
         *BODY,
         errors.NotFound,
-        errors.RoundNotOpen,
-        errors.WrongMode,
-        errors.OfferingNotInRound,
-        errors.NotEligible,
-        errors.AlreadySelected,
-        errors.TimeConflict,
-        errors.CategoryLimit,
-        errors.TotalLimit,
-        errors.CourseFull,
+        *SELECT_REFUSALS,
         errors.IdempotencyConflict,
         errors.RateLimited,
         errors.Unavailable,
@@ -162,9 +148,8 @@ async def select(
 ) -> Response[Any]:
     student = _student(request)
     claim = claim_from(idempotency_key, "POST", request.url.path, _encode(data))
-    await _existing_round(runtime, round_id)
-    if not await runtime.catalog.offering_exists(data.offering_id):
-        raise errors.NotFound(f"No offering {data.offering_id}")
+    await runtime.catalog.require_round(round_id)
+    await runtime.catalog.require_offering(data.offering_id)
     outcome = await runtime.path.select(
         round_id,
         student,
@@ -204,9 +189,8 @@ async def drop(
 ) -> Response[None]:
     student = _student(request)
     claim = claim_from(idempotency_key, "DELETE", request.url.path, b"")
-    await _existing_round(runtime, round_id)
-    if not await runtime.catalog.offering_exists(offering_id):
-        raise errors.NotFound(f"No offering {offering_id}")
+    await runtime.catalog.require_round(round_id)
+    await runtime.catalog.require_offering(offering_id)
     outcome = await runtime.path.drop(
         round_id, student.id, offering_id, mode="student", actor=student.id, role="student", claim=claim
     )
