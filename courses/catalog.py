@@ -20,7 +20,7 @@ import msgspec
 from courses import audit
 from courses.models import Offering, OfferingPatch, Student
 from courses.queries import Connection, catalog_sql
-from courses.store import transaction
+from courses.store import connection, transaction
 from selection import errors
 
 if TYPE_CHECKING:
@@ -51,8 +51,9 @@ def offering_of(row: asyncpg.Record) -> Offering:
     return msgspec.convert(dict(row.items()), Offering)
 
 
-async def get_offering(conn: Connection | asyncpg.Pool, offering_id: str) -> Offering:
-    row = await conn.fetchrow(catalog_sql("offering"), offering_id)
+async def get_offering(pool: asyncpg.Pool, offering_id: str) -> Offering:
+    async with connection(pool) as conn:
+        row = await conn.fetchrow(catalog_sql("offering"), offering_id)
     if row is None:
         raise errors.NotFound(f"No offering {offering_id}")
     return offering_of(row)
@@ -119,10 +120,13 @@ async def _refuse_capacity_cuts(conn: Connection, capacities: dict[str, int]) ->
 
 
 async def upsert_offerings(runtime: Runtime, offerings: Sequence[Offering], actor: str, action: str) -> int:
-    """Insert or replace every offering; all or nothing.
+    """Insert or replace every offering; all or nothing as far as PostgreSQL can tell.
 
     A new capacity for an offering that some round offers is written by the gate after this
-    commits (each one audited as ``capacity.change``); every other field is written here.
+    commits (each one audited as ``capacity.change``); every other field is written here. A cut
+    below the seats taken is refused before anything is written; only a seat taken in the
+    moment between this check and the gate's own makes the gate refuse after the commit, and
+    then the answer is that refusal while the other fields stay written.
     """
     ids = [o.id for o in offerings]
     _repeated(ids)

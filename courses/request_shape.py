@@ -1,7 +1,8 @@
 """Request-shape checks of the administrators' routes, made after auth and before anything is decided.
 
 A route says what its body is in its ``opt``: ``body`` (``json`` or ``csv``) and, for JSON, the
-``schema`` it is decoded to. The JSON body is decoded here once more, strictly, because the
+``schema`` it is decoded to. A route that takes no body (a GET, a round's open, pause or close)
+has no ``body`` and its Content-Type is not looked at. The JSON body is decoded here once more, strictly, because the
 framework's own conversion is lenient (``"2024"`` for an integer) and reports a fault in a list
 of 20,000 students without saying which one.
 """

@@ -10,7 +10,7 @@ import msgspec
 from courses import audit
 from courses.models import Eligibility, Round, RoundCreate, RoundState
 from courses.queries import catalog_sql
-from courses.store import transaction
+from courses.store import connection, transaction
 from selection import errors
 
 if TYPE_CHECKING:
@@ -45,11 +45,14 @@ def round_of(row: asyncpg.Record) -> Round:
 
 
 async def list_rounds(pool: asyncpg.Pool) -> list[Round]:
-    return [round_of(row) for row in await pool.fetch(catalog_sql("rounds"), None)]
+    async with connection(pool) as conn:
+        rows = await conn.fetch(catalog_sql("rounds"), None)
+    return [round_of(row) for row in rows]
 
 
 async def get_round(pool: asyncpg.Pool, round_id: str) -> Round:
-    row = await pool.fetchrow(catalog_sql("rounds"), round_id)
+    async with connection(pool) as conn:
+        row = await conn.fetchrow(catalog_sql("rounds"), round_id)
     if row is None:
         raise errors.NotFound(f"No round {round_id}")
     return round_of(row)

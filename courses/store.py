@@ -29,3 +29,13 @@ async def transaction(pool: asyncpg.Pool) -> AsyncIterator[PoolConnectionProxy[a
             yield conn
     except UNREACHABLE as exc:
         raise errors.Unavailable("PostgreSQL is unreachable; repeat the request") from exc
+
+
+@asynccontextmanager
+async def connection(pool: asyncpg.Pool) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
+    """A pooled connection for reads, outside any transaction."""
+    try:
+        async with pool.acquire() as conn:
+            yield conn
+    except UNREACHABLE as exc:
+        raise errors.Unavailable("PostgreSQL is unreachable; repeat the request") from exc
