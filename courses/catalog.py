@@ -196,25 +196,26 @@ async def patch_offering(runtime: Runtime, offering_id: str, patch: OfferingPatc
                 raise errors.NotFound(f"No offering {offering_id}")
             locked = offering_of(rows[0])
             after = _patched(locked, patch)
-            changed = [name for name in patch.__struct_fields__ if getattr(after, name) != getattr(locked, name)]
-            changed = [name for name in changed if name != "capacity"]
-            _refuse_if_in_use(
-                offering_id, _guarded_changes(locked, after), (await _rounds_of(conn, [offering_id]))[offering_id]
-            )
-            await conn.execute(
-                catalog_sql("update_offering_details"),
-                offering_id,
-                after.title,
-                after.category,
-                after.teacher,
-                after.campus,
-                _json(after.schedule),
-                _json(after.eligibility),
-                after.description,
-            )
+            changed = [
+                n for n in patch.__struct_fields__ if n != "capacity" and getattr(after, n) != getattr(locked, n)
+            ]
             if changed:
+                rounds = (await _rounds_of(conn, [offering_id]))[offering_id]
+                _refuse_if_in_use(offering_id, _guarded_changes(locked, after), rounds)
+                await conn.execute(
+                    catalog_sql("update_offering_details"),
+                    offering_id,
+                    after.title,
+                    after.category,
+                    after.teacher,
+                    after.campus,
+                    _json(after.schedule),
+                    _json(after.eligibility),
+                    after.description,
+                )
                 await audit.record(
                     conn, actor, "offering.patch", f"changed {', '.join(changed)}", offering_id=offering_id
                 )
-        await runtime.offering_changed(offering_id)
+        if changed:
+            await runtime.offering_changed(offering_id)
     return await get_offering(runtime.pool, offering_id)
