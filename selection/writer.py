@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Sequence
 
 import asyncpg
@@ -20,6 +21,7 @@ import msgspec
 
 from courses.queries import Connection, NamedQueries
 from quota.entries import Change, RedoEntry
+from selection import metrics
 from selection.answers import answer_for
 
 log = logging.getLogger("selection.writer")
@@ -140,6 +142,7 @@ class RedoWriter:
 
     async def _commit(self, jobs: list[_Job]) -> None:
         rounds = sorted({c.round_id for job in jobs for c in job.changes})
+        started = time.perf_counter()
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 generations = await current_generations(conn, rounds)
@@ -158,6 +161,8 @@ class RedoWriter:
             for job in jobs:
                 _settle(job, NotCommitted(f"PostgreSQL: {type(exc).__name__}"))
             return
+        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.observe(sum(len(job.changes) for job in jobs))
         self.batches += 1
         for job in accepted:
             self.changes += len(job.changes)
