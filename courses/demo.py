@@ -1,227 +1,198 @@
-"""The demo data set: a seeded, deterministic term shaped like a real one.
+"""The demo data set: one term of a graduate school, shaped like the real one, the same on every run.
 
-7,390 students across cohorts, degrees, campuses and colleges; 180 offerings across pe, arts and
-labor (weekly courses and one-off activities) whose capacities add up to a little more than
-the demand (about seven selections per student), a handful of very popular ones, some
-overlapping times, some eligibility restrictions; one draft round with limits, ready to open.
-The generators are pure (the load test draws its students' wishes from the same data); the
-loader writes them in one transaction and can run again without harm.
+7,390 students, 180 offerings (pe / arts / labor; weekly courses and one-off December activities)
+and one first-come round that offers them all. The generators are pure (a seeded ``random.Random``
+each), so tests and load tests rebuild exactly the data that ``selection demo`` loads.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
 import random
+from collections.abc import Sequence
 
 import asyncpg
 import msgspec
 
-from courses.models import Day, Degree, Eligibility, Offering, RoundCreate, ScheduleEntry, Student
-
-SEED = 20261122
-STUDENTS = 7390
-ROUND_ID = "2026-fall"
-LIMITS = {"pe": 2, "arts": 3, "labor": 3, "total": 7}
-#: Expected selections per student and category, and how much room the capacities leave.
-DEMAND_PER_STUDENT = {"pe": 2.0, "arts": 2.5, "labor": 2.4}
-HEADROOM = 1.08
-
-_GIVEN = (  # noqa: SIM905 (a list of names reads best as words)
-    "Wei Fang Min Jing Lei Yan Hao Xin Yu Chen Tao Lin Jie Hui Qiang Li Na Ming Bo Ting Anna "
-    "Lukas Sofia Omar Priya Kenji Amara Mateo Elena Noah Aisha Yusuf Mei Ravi Ines"
-).split()
-_FAMILY = (  # noqa: SIM905 (a list of names reads best as words)
-    "Wang Li Zhang Liu Chen Yang Huang Zhao Wu Zhou Xu Sun Ma Zhu Hu Guo He Gao Lin Luo Zheng "
-    "Liang Xie Song Tang Han Feng Deng Cao Peng Schmidt Garcia Okafor Tanaka Singh Novak"
-).split()
-_COLLEGES = (
-    "Sciences",
-    "Engineering",
-    "Medicine",
-    "Law",
-    "Economics",
-    "Humanities",
-    "Education",
-    "Arts",
-    "Agriculture",
-    "Computing",
-    "Public Health",
-    "Environment",
+from courses.demo_catalog import (
+    ABOUT,
+    ACTIVITY,
+    BLOCKS,
+    CATALOG,
+    COHORTS,
+    COLLEGES,
+    COURSE,
+    DECEMBER,
+    SURNAMES,
+    SYLLABLES,
+    WEEKDAYS,
+    WEEKENDS,
+    WORLD_FAMILY,
+    WORLD_GIVEN,
+    Line,
 )
-_CAMPUSES = ("main", "east", "medical")
+from courses.models import Category, Eligibility, LimitKey, Offering, RoundCreate, ScheduleEntry, Student
+from courses.queries import NamedQueries
 
-# (title, kind, popularity): popular offerings fill in seconds; their capacity stays small.
-_PE = [
-    ("Swimming", 5.0),
-    ("Badminton", 4.5),
-    ("Yoga", 4.0),
-    ("Tennis", 3.0),
-    ("Table Tennis", 2.5),
-    ("Basketball", 2.0),
-    ("Football", 1.6),
-    ("Volleyball", 1.5),
-    ("Tai Chi", 1.4),
-    ("Running Club", 1.0),
-    ("Pilates", 2.2),
-    ("Fencing", 1.3),
-    ("Rock Climbing", 2.0),
-    ("Martial Arts", 1.2),
-    ("Dance Fitness", 1.8),
-    ("Orienteering", 0.8),
-]
-_ARTS = [
-    ("Ceramics", 5.0),
-    ("Photography", 3.0),
-    ("Choir", 1.5),
-    ("Calligraphy", 1.8),
-    ("Oil Painting", 2.5),
-    ("Film Appreciation", 2.0),
-    ("Drama Workshop", 1.4),
-    ("Guitar", 2.4),
-    ("Printmaking", 1.1),
-    ("Creative Writing", 1.3),
-    ("Sculpture", 1.2),
-]
-_LABOR = [
-    ("Campus Gardening", 1.5),
-    ("Library Service", 1.0),
-    ("Community Tutoring", 1.2),
-    ("Lab Safety Duty", 0.9),
-    ("Food Bank Shift", 1.4),
-    ("Tree Planting Day", 2.0),
-    ("Museum Guiding", 1.8),
-    ("Recycling Drive", 0.8),
-    ("Elderly Care Visit", 1.1),
-]
-_COUNTS = {"pe": 80, "arts": 55, "labor": 45}
-_SLOTS = [("08:00", "09:40"), ("10:00", "11:40"), ("14:00", "15:40"), ("16:00", "17:40"), ("19:00", "20:40")]
-_DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat")
-_ACTIVITY_SLOTS = [("09:00", "11:30"), ("14:00", "17:00")]
-_FIRST_DAY = dt.date(2026, 12, 5)
+SEED = 20260901
+ROUND_ID = "demo-2026-fall"
+STUDENTS = sum(COHORTS.values())
+LIMITS: dict[LimitKey, int] = {"pe": 2, "arts": 3, "labor": 3, "total": 7}
+#: What a student takes of each category in a full round: seven in all, the most the limits allow.
+DEMAND_PER_STUDENT: dict[Category, float] = {"pe": 1.9, "arts": 2.55, "labor": 2.55}
+#: About the 51,000 selections of a real opening.
+DEMAND = STUDENTS * LIMITS["total"]
+
+
+def _name(rng: random.Random) -> str:
+    if rng.random() < 0.05:
+        return f"{rng.choice(WORLD_GIVEN)} {rng.choice(WORLD_FAMILY)}"
+    # The commonest surnames are far commoner than the rest.
+    surname = rng.choices(SURNAMES, weights=[60 / (rank + 6) for rank in range(len(SURNAMES))])[0]
+    given = rng.choice(SYLLABLES)
+    if rng.random() < 0.7:
+        given += rng.choice(SYLLABLES).lower()
+    return f"{surname} {given}"
 
 
 def demo_students(seed: int = SEED) -> list[Student]:
-    rng = random.Random(seed)
-    students = []
-    for n in range(1, STUDENTS + 1):
-        cohort = rng.choices((2022, 2023, 2024, 2025), weights=(1, 2, 3, 3))[0]
-        degree: Degree = "phd" if rng.random() < (0.45 if cohort <= 2023 else 0.15) else "master"
-        students.append(
-            Student(
-                id=f"s{n:05d}",
-                name=f"{rng.choice(_GIVEN)} {rng.choice(_FAMILY)}",
-                cohort=cohort,
-                degree=degree,
-                campus=rng.choices(_CAMPUSES, weights=(6, 3, 1))[0],
-                college=rng.choice(_COLLEGES),
-            )
-        )
-    return students
+    """``s00001`` … ``s07390``, the cohorts of ``COHORTS`` in random order, each in a college."""
+    rng = random.Random(f"{seed}:students")
+    profiles = [profile for profile, count in COHORTS.items() for _ in range(count)]
+    rng.shuffle(profiles)
+    colleges = rng.choices(COLLEGES, weights=[share for _, _, share in COLLEGES], k=len(profiles))
+    return [
+        Student(id=f"s{n:05d}", name=_name(rng), cohort=cohort, degree=degree, campus=campus, college=college)
+        for n, ((cohort, degree), (college, campus, _)) in enumerate(zip(profiles, colleges, strict=True), start=1)
+    ]
 
 
-def _eligibility(rng: random.Random) -> Eligibility:
-    roll = rng.random()
-    if roll < 0.06:
-        return Eligibility(campuses=[rng.choice(_CAMPUSES[1:])])
-    if roll < 0.09:
-        return Eligibility(degrees=["phd"])
-    if roll < 0.13:
-        return Eligibility(cohorts=[2024, 2025])
+def _clock(hours: str) -> tuple[str, str]:
+    start, end = hours.split("-")
+    return start, end
+
+
+def _schedule(line: Line, rng: random.Random, taken: set[tuple[str, str]]) -> list[ScheduleEntry]:
+    if line.kind == ACTIVITY:
+        start, end = _clock(line.hours)
+        # Big events and whole days go to weekends, smaller ones anywhere in the term's last weeks.
+        day = rng.choice(WEEKENDS if line.capacity >= 500 or end > "17:00" else DECEMBER)
+        while (day.isoformat(), line.slug) in taken:
+            day = rng.choice(DECEMBER)
+        taken.add((day.isoformat(), line.slug))
+        return [ScheduleEntry(date=day, start=start, end=end)]
+    while True:
+        weekday = rng.choice(WEEKDAYS)
+        start, end = _clock(line.hours or rng.choice(BLOCKS))
+        # A course's sections meet at different times, so a student who misses one finds another.
+        if (weekday + start, line.slug) not in taken:
+            taken.add((weekday + start, line.slug))
+            return [ScheduleEntry(day=weekday, start=start, end=end)]
+
+
+def _eligibility(line: Line, campus: str) -> Eligibility:
+    if line.only == "campus":
+        return Eligibility(campuses=[campus])
+    if line.only in ("phd", "master"):
+        return Eligibility(degrees=["phd" if line.only == "phd" else "master"])
+    if line.only:
+        return Eligibility(cohorts=[int(cohort) for cohort in line.only.split()])
     return Eligibility()
 
 
-def demo_offerings(seed: int = SEED) -> list[Offering]:
-    """180 offerings; capacities share out each category's demand by popularity, with headroom."""
-    rng = random.Random(seed + 1)
-    offerings: list[Offering] = []
-    for category, catalog in (("pe", _PE), ("arts", _ARTS), ("labor", _LABOR)):
-        count = _COUNTS[category]
-        picks = [catalog[i % len(catalog)] for i in range(count)]
-        popularity = [p * rng.uniform(0.7, 1.3) for _, p in picks]
-        seats = DEMAND_PER_STUDENT[category] * STUDENTS * HEADROOM
-        weights = [1.0 / (0.6 + p) for p in popularity]  # the most wanted get the fewest seats
-        total = sum(weights)
-        sections: dict[str, int] = {}
-        for i, (title, _) in enumerate(picks):
-            sections[title] = sections.get(title, 0) + 1
-            is_activity = (category == "labor" and i % 3 != 0) or (category != "labor" and i % 8 == 7)
-            if is_activity:
-                start, end = rng.choice(_ACTIVITY_SLOTS)
-                date = _FIRST_DAY + dt.timedelta(days=rng.randrange(16))
-                schedule = [ScheduleEntry(date=date, start=start, end=end)]
-            else:
-                start, end = rng.choice(_SLOTS)
-                schedule = [ScheduleEntry(day=rng.choice(_DAYS), start=start, end=end)]
-            offerings.append(
-                Offering(
-                    id=f"{category}-{i + 1:03d}",
-                    title=f"{title} {sections[title]}",
-                    category=category,  # type: ignore[arg-type]
-                    kind="activity" if is_activity else "course",
-                    capacity=max(15, round(seats * weights[i] / total)),
-                    teacher=f"{rng.choice(_GIVEN)} {rng.choice(_FAMILY)}",
-                    campus=rng.choices(_CAMPUSES, weights=(6, 3, 1))[0],
-                    schedule=schedule,
-                    eligibility=_eligibility(rng),
-                    description=f"{title}, {'a one-off activity' if is_activity else 'a weekly course'}.",
-                )
+_FIELD: dict[str, str] = {"pe": "physical-education", "arts": "arts-education", "labor": "labor-education"}
+
+
+def _describe(line: Line) -> str:
+    if line.slug in ABOUT:
+        return ABOUT[line.slug]
+    if line.kind == ACTIVITY:
+        return f"A one-off {_FIELD[line.category]} activity in December; meet at the venue ten minutes early."
+    return f"A weekly {_FIELD[line.category]} course for the whole autumn term."
+
+
+def _title(line: Line, section: int, first: ScheduleEntry) -> str:
+    """Sections of a course by number; dates of an activity by their day, as a student tells them apart."""
+    if line.kind == COURSE or first.date is None:
+        return f"{line.title}, section {section}"
+    return f"{line.title}, {first.date.day} December"
+
+
+def _generated(seed: int) -> list[tuple[Offering, float]]:
+    rng = random.Random(f"{seed}:offerings")
+    teachers = [_name(rng) for _ in range(60)]
+    taken: set[tuple[str, str]] = set()
+    made: list[tuple[Offering, float]] = []
+    for line in CATALOG:
+        for section in range(1, line.sections + 1):
+            several = line.sections > 1
+            campus = line.where[(section - 1) % len(line.where)]
+            teacher = line.host or rng.choice(teachers)
+            schedule = _schedule(line, rng, taken)
+            offering = Offering(
+                id=f"{line.category}-{line.slug}" + (f"-{section}" if several else ""),
+                title=_title(line, section, schedule[0]) if several else line.title,
+                category=line.category,
+                kind=line.kind,
+                capacity=line.capacity,
+                teacher=teacher,
+                campus=campus,
+                schedule=schedule,
+                eligibility=_eligibility(line, campus),
+                description=_describe(line),
             )
-    return offerings
+            made.append((offering, line.popularity))
+    return made
 
 
-def demo_round(offerings: list[Offering]) -> RoundCreate:
+def demo_offerings(seed: int = SEED) -> list[Offering]:
+    """The 180 offerings, in catalog order (the round's order)."""
+    return [offering for offering, _ in _generated(seed)]
+
+
+def demo_popularity(seed: int = SEED) -> dict[str, float]:
+    """Each offering's demand relative to its seats, for load tests that want a realistic rush."""
+    return {offering.id: popularity for offering, popularity in _generated(seed)}
+
+
+def demo_round(offerings: Sequence[Offering] | None = None) -> RoundCreate:
+    """The round that offers every demo offering: first come, waitlists on, ready to open."""
+    chosen = demo_offerings() if offerings is None else offerings
     return RoundCreate(
         id=ROUND_ID,
-        name="2026 Fall: physical education, arts and labor education",
-        offering_ids=[o.id for o in offerings],
-        limits=dict(LIMITS),  # type: ignore[arg-type]
+        name="Autumn 2026: physical, arts and labor education",
+        offering_ids=[offering.id for offering in chosen],
+        mode="fcfs",
+        limits=dict(LIMITS),
         allow_drop=True,
         waitlist=True,
     )
 
 
-_STUDENTS_SQL = """
-INSERT INTO students (id, name, cohort, degree, campus, college)
-SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[])
-ON CONFLICT (id) DO UPDATE SET name = excluded.name, cohort = excluded.cohort, degree = excluded.degree,
-    campus = excluded.campus, college = excluded.college, updated_at = now()
-"""
-_OFFERINGS_SQL = """
-INSERT INTO offerings (id, title, category, kind, teacher, campus, capacity, schedule, eligibility, description)
-SELECT id, title, category, kind, teacher, campus, capacity, schedule::jsonb, eligibility::jsonb, description
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[],
-            $9::text[], $10::text[])
-     AS t(id, title, category, kind, teacher, campus, capacity, schedule, eligibility, description)
-ON CONFLICT (id) DO NOTHING
-"""
-_ROUND_SQL = """
-INSERT INTO rounds (id, name, mode, state, limits, allow_drop, waitlist)
-VALUES ($1, $2, 'fcfs', 'draft', $3::jsonb, $4, $5)
-ON CONFLICT (id) DO NOTHING
-"""
-_ROUND_OFFERINGS_SQL = """
-INSERT INTO round_offerings (round_id, offering_id, position)
-SELECT $1, o, p FROM unnest($2::text[], $3::int[]) AS t(o, p)
-ON CONFLICT DO NOTHING
-"""
-_AUDIT_SQL = """
-INSERT INTO audit_events (actor, role, action, round_id, outcome, detail)
-VALUES ('system', 'system', 'demo.load', $1, 'ok', $2)
-"""
+_encode = msgspec.json.Encoder().encode
 
 
 def _json(value: object) -> str:
-    return msgspec.json.encode(value).decode()
+    return _encode(value).decode()
+
+
+@functools.cache
+def _sql() -> NamedQueries:
+    return NamedQueries("courses", "demo.sql")
 
 
 async def load_demo_data(conn: asyncpg.Connection) -> str:
-    """Write the demo set; offerings and the round already there are left as they are."""
-    students = demo_students()
-    offerings = demo_offerings()
+    """Add whatever of the demo data set is missing, in one transaction; returns a one-line summary.
+
+    Rows already there are left as they are: an administrator may have changed them, and a
+    capacity or a schedule of an offering in an open round changes only through the gate.
+    """
+    students, offerings = demo_students(), demo_offerings()
     round_ = demo_round(offerings)
+    q = _sql()
     async with conn.transaction():
-        await conn.execute(
-            _STUDENTS_SQL,
+        new_students = await conn.fetchval(
+            q("insert_students"),
             [s.id for s in students],
             [s.name for s in students],
             [s.cohort for s in students],
@@ -229,8 +200,8 @@ async def load_demo_data(conn: asyncpg.Connection) -> str:
             [s.campus for s in students],
             [s.college for s in students],
         )
-        await conn.execute(
-            _OFFERINGS_SQL,
+        new_offerings = await conn.fetchval(
+            q("insert_offerings"),
             [o.id for o in offerings],
             [o.title for o in offerings],
             [o.category for o in offerings],
@@ -242,11 +213,26 @@ async def load_demo_data(conn: asyncpg.Connection) -> str:
             [_json(o.eligibility) for o in offerings],
             [o.description for o in offerings],
         )
-        await conn.execute(_ROUND_SQL, round_.id, round_.name, _json(round_.limits), round_.allow_drop, round_.waitlist)
-        await conn.execute(_ROUND_OFFERINGS_SQL, round_.id, round_.offering_ids, list(range(len(offerings))))
-        summary = (
-            f"demo data: {len(students)} students, {len(offerings)} offerings "
-            f"({sum(o.capacity for o in offerings)} seats), round {round_.id} (draft)"
+        new_round = await conn.fetchval(
+            q("insert_round"),
+            round_.id,
+            round_.name,
+            round_.mode,
+            round_.opens_at,
+            round_.closes_at,
+            _json(round_.eligibility),
+            _json(round_.limits),
+            round_.allow_drop,
+            round_.waitlist,
         )
-        await conn.execute(_AUDIT_SQL, round_.id, summary)
-    return summary
+        if new_round is not None:
+            # Only a round made just now gets its offerings: adding to a live round is the gate's business.
+            await conn.execute(q("insert_round_offerings"), round_.id, round_.offering_ids)
+        added = f"{new_students} students, {new_offerings} offerings, {0 if new_round is None else 1} round added"
+        if new_students or new_offerings or new_round is not None:
+            await conn.execute(q("audit_load"), round_.id, added)
+    seats = sum(o.capacity for o in offerings)
+    return (
+        f"demo data: {len(students)} students, {len(offerings)} offerings, round {round_.id} "
+        f"({added}); {seats} seats for up to {DEMAND} selections"
+    )
