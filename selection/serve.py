@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import secrets
+import signal
+import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from selection.settings import Settings
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _dev_secret(data_dir: Path) -> str:
@@ -60,6 +69,26 @@ def _announce(settings: Settings, dev: bool) -> None:
     click.echo("\n".join(lines), err=True)
 
 
+def worker_app() -> Litestar:
+    """The app of one server worker, run in a process group of its own.
+
+    Ctrl-C signals the terminal's whole process group, and granian's main process then stops each
+    worker with a signal of its own. A granian 2.8 worker's shutdown channel holds one signal and
+    is read once, so a second or third signal blocks the worker for good in its signal handler,
+    and the server never exits. Alone in its group, a worker hears only its main process.
+    """
+    parent = os.getppid()
+    os.setpgid(0, 0)
+    if sys.platform == "linux":
+        # Outside the group, a kill of the group no longer reaches the worker: follow the main process instead.
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:
+            os._exit(1)
+    from selection.app import create_app_from_env
+
+    return create_app_from_env()
+
+
 def run_server(settings: Settings, *, dev: bool) -> int:
     from granian.constants import Interfaces, Loops
     from granian.server import Server
@@ -84,7 +113,7 @@ def run_server(settings: Settings, *, dev: bool) -> int:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="selection-metrics-")
         _announce(settings, dev)
         server = Server(
-            "selection.app:create_app_from_env",
+            "selection.serve:worker_app",
             address=settings.host,
             port=settings.port,
             interface=Interfaces.ASGI,
