@@ -22,8 +22,13 @@ $(BIN)/selection: pyproject.toml uv.lock | $(UV)
 
 env: $(BIN)/selection ## Build the environment (.venv) from uv.lock
 
+# The embedded PostgreSQL keeps its lock under the user's runtime directory; where none is set,
+# a private one (mode 0700, or platformdirs warns and picks another) short enough for its socket.
+RUNTIME_DIR := $(or $(XDG_RUNTIME_DIR),/tmp/runtime-$(shell id -u))
+
 run: env ## Serve on http://127.0.0.1:8000 (embedded PostgreSQL/Redis unless the URLs are set)
-	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} SELECTION_LOG_FORMAT=$${SELECTION_LOG_FORMAT:-text} $(BIN)/selection serve --dev
+	@mkdir -p -m 700 $(RUNTIME_DIR)
+	XDG_RUNTIME_DIR=$(RUNTIME_DIR) SELECTION_LOG_FORMAT=$${SELECTION_LOG_FORMAT:-text} $(BIN)/selection serve --dev
 
 lint: env ## ruff: lint and formatting
 	$(BIN)/ruff check .
