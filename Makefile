@@ -42,5 +42,11 @@ unit: env ## pytest (starts throw-away servers unless SELECTION_TEST_*_URL are s
 
 test: lint typecheck unit ## Everything CI runs: lint, types, the whole suite
 
+LOADTEST_HOST ?= http://127.0.0.1:8000
+LOADTEST_ARGS ?=
+
+loadtest: env ## Rehearse a round opening under locust, check, report (LOADTEST_HOST, LOADTEST_ARGS)
+	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} LOADTEST_HOST=$(LOADTEST_HOST) $(BIN)/python -m loadtests.opening $(LOADTEST_ARGS)
+
 clean: ## Remove the environment and local data (.venv, .tools, .data)
 	rm -rf $(VENV) .tools .data .mypy_cache .ruff_cache .pytest_cache

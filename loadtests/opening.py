@@ -1,0 +1,342 @@
+"""``make loadtest``: a round's opening under locust, then ``selection check``, then a report.
+
+    python -m loadtests.opening [--host http://127.0.0.1:8000] [--students 7390] ...
+
+Against a service that answers ``/ready`` at ``--host`` (``LOADTEST_HOST``), or else against one
+started here: embedded PostgreSQL and Redis in a temporary folder, the demo loaded,
+``selection serve --workers 2``. Exit code: 0 all well, 1 errors or broken invariants, 3 a
+threshold missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import random
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import msgspec
+
+from loadtests import report as rpt
+from loadtests.plan import Journal, Plan, read_journal, write_plan
+from loadtests.stack import (
+    BIN,
+    ROOT,
+    Service,
+    is_ready,
+    load_demo,
+    local_service,
+    local_stores,
+    loopback_port,
+    open_round,
+    raise_file_limit,
+)
+
+REPORTS = ROOT / "loadtests" / "reports"
+DEFAULT_HOST = "http://127.0.0.1:8000"
+
+
+@dataclass
+class Opening:
+    """Everything one rehearsal of an opening needs to know."""
+
+    host: str = DEFAULT_HOST
+    round_id: str | None = None
+    students: int | None = None
+    arrival_seconds: float = 10.0
+    run_time: int = 120
+    workers: int = 2
+    seed: int = 1
+    waitlist_share: float = 0.3
+    drop_share: float = 0.03
+    think_seconds: float = 0.0
+    max_p99_ms: float | None = 150.0
+    max_duration_s: float | None = 30.0
+    database_url: str | None = None
+    redis_url: str | None = None
+    report_dir: Path | None = None
+    label: str = "opening"
+
+
+class Result(msgspec.Struct, kw_only=True):
+    report_dir: str
+    students: int
+    all_done_s: float | None
+    requests: int
+    requests_per_s: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    exit_code: int
+    reasons: list[str]
+
+
+def report_dir(label: str) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = REPORTS / f"{stamp}-{label}"
+    path.mkdir(parents=True, exist_ok=False)
+    return path
+
+
+def _dev_secret() -> str | None:
+    path = ROOT / ".data" / "dev-jwt-secret"
+    return path.read_text().strip() if path.exists() else None
+
+
+@contextlib.contextmanager
+def service_for(cfg: Opening, out: Path) -> Iterator[Service]:
+    """The service at ``cfg.host`` if it answers, else one started here on that port."""
+    port = loopback_port(cfg.host)
+    if is_ready(cfg.host):
+        secret = os.environ.get("SELECTION_JWT_SECRET") or _dev_secret()
+        if not secret:
+            raise SystemExit(f"a service answers at {cfg.host}: set SELECTION_JWT_SECRET to its secret")
+        database_url = cfg.database_url or os.environ.get("SELECTION_DATABASE_URL")
+        redis_url = cfg.redis_url or os.environ.get("SELECTION_REDIS_URL")
+        from loadtests.stack import store_env
+
+        click.echo(f"using the service at {cfg.host}", err=True)
+        yield Service(cfg.host, secret, database_url, redis_url, None, store_env(database_url, redis_url, secret))
+        return
+    with contextlib.ExitStack() as stack:
+        if cfg.database_url and cfg.redis_url:
+            database_url, redis_url = cfg.database_url, cfg.redis_url
+        elif cfg.database_url or cfg.redis_url:
+            raise SystemExit("give both --database-url and --redis-url, or neither")
+        else:
+            database_url, redis_url = stack.enter_context(local_stores())
+            click.echo("embedded PostgreSQL and Redis started; loading the demo", err=True)
+            load_demo(database_url, redis_url)
+        click.echo(f"starting selection serve --workers {cfg.workers} on port {port}", err=True)
+        yield stack.enter_context(
+            local_service(
+                port=port,
+                workers=cfg.workers,
+                log_path=out / "server.log",
+                database_url=database_url,
+                redis_url=redis_url,
+            )
+        )
+
+
+async def _students_from(database_url: str) -> list[str]:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        return [row["id"] for row in await conn.fetch("SELECT id FROM students ORDER BY id")]
+    finally:
+        await conn.close()
+
+
+def build_plan(cfg: Opening, service: Service, round_: dict[str, object]) -> Plan:
+    from courses.demo import ROUND_ID, demo_offerings, demo_popularity, demo_students
+
+    round_id = str(round_["id"])
+    if service.database_url:
+        students = asyncio.run(_students_from(service.database_url))
+    else:
+        students = [s.id for s in demo_students()]
+    # Students arrive in no particular order of their ids.
+    random.Random(f"{cfg.seed}:arrivals").shuffle(students)
+    if cfg.students is not None:
+        students = students[: cfg.students]
+    demand: dict[str, float] = {}
+    if round_id == ROUND_ID:
+        popularity = demo_popularity()
+        demand = {o.id: popularity[o.id] * o.capacity for o in demo_offerings()}
+    limits = round_.get("limits") or {}
+    assert isinstance(limits, dict)
+    return Plan(
+        round_id=round_id,
+        students=students,
+        demand=demand,
+        limits={str(k): int(v) for k, v in limits.items()},
+        seed=cfg.seed,
+        waitlist_share=cfg.waitlist_share,
+        drop_share=cfg.drop_share,
+        think_seconds=cfg.think_seconds,
+    )
+
+
+def run_locust(cfg: Opening, service: Service, plan_path: Path, users: int, out: Path) -> int:
+    rate = max(1.0, users / max(cfg.arrival_seconds, 0.1))
+    command = [
+        str(BIN / "locust"),
+        "-f",
+        str(ROOT / "loadtests" / "locustfile.py"),
+        "--headless",
+        "--only-summary",
+        "--host",
+        service.base_url,
+        "--users",
+        str(users),
+        "--spawn-rate",
+        f"{rate:.1f}",
+        "--run-time",
+        f"{cfg.run_time}s",
+        "--stop-timeout",
+        "5",
+        "--csv",
+        str(out / "locust"),
+        "--html",
+        str(out / "locust.html"),
+        "--loglevel",
+        "WARNING",
+        "--plan",
+        str(plan_path),
+        "--journal",
+        str(out / "journal.json"),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SELECTION_JWT_SECRET": service.secret}
+    click.echo(f"locust: {users} students arriving over {cfg.arrival_seconds:.0f} s ({rate:.0f}/s)", err=True)
+    with (out / "locust.log").open("wb") as log:
+        try:
+            done = subprocess.run(
+                command, check=False, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=cfg.run_time + 60
+            )
+        except subprocess.TimeoutExpired:
+            return 124
+    return done.returncode
+
+
+def run_opening(cfg: Opening) -> Result:
+    raise_file_limit()
+    out = cfg.report_dir or report_dir(cfg.label)
+    with service_for(cfg, out) as service:
+        from courses.demo import ROUND_ID
+
+        round_ = open_round(service, cfg.round_id or ROUND_ID)
+        plan = build_plan(cfg, service, round_)
+        plan_path = out / "plan.json"
+        write_plan(plan, plan_path)
+        locust_code = run_locust(cfg, service, plan_path, len(plan.students), out)
+        click.echo("selection check ...", err=True)
+        checked = service.cli("check")
+        check_output = (checked.stdout + checked.stderr).strip()
+    journal_path = out / "journal.json"
+    journal = read_journal(journal_path) if journal_path.exists() else Journal(students_planned=len(plan.students))
+    routes = rpt.read_stats(out / "locust_stats.csv") if (out / "locust_stats.csv").exists() else []
+    history = rpt.read_history(out / "locust_stats_history.csv") if routes else []
+    empty = rpt.RouteStats(
+        method="", name=rpt.AGGREGATED, requests=0, failures=0, requests_per_s=0.0,
+        p50_ms=None, p95_ms=None, p99_ms=None, max_ms=None,
+    )  # fmt: skip
+    total = next((r for r in routes if r.name == rpt.AGGREGATED), empty)
+    verdict = rpt.judge(
+        journal,
+        total,
+        checked.returncode,
+        rpt.Thresholds(max_p99_ms=cfg.max_p99_ms, max_duration_s=cfg.max_duration_s),
+        locust_code,
+    )
+    if history:
+        rpt.plot(history, out / "burst.png", f"Opening of {plan.round_id}: {len(plan.students)} students")
+    context = {
+        "service": service.base_url + (" (started for this run)" if service.log_path else " (already running)"),
+        "round": plan.round_id,
+        "students": str(len(plan.students)),
+        "arrivals": f"over {cfg.arrival_seconds:.0f} s",
+        "thresholds": f"p99 <= {cfg.max_p99_ms} ms, done <= {cfg.max_duration_s} s",
+        "locust exit code": str(locust_code),
+    }
+    text = rpt.markdown(
+        title=f"Round opening: {plan.round_id}",
+        context=context,
+        routes=routes,
+        journal=journal,
+        history=history,
+        check_output=check_output,
+        verdict=verdict,
+    )
+    (out / "report.md").write_text(text)
+    result = Result(
+        report_dir=str(out),
+        students=len(plan.students),
+        all_done_s=journal.all_done_s,
+        requests=total.requests,
+        requests_per_s=total.requests_per_s,
+        p50_ms=total.p50_ms,
+        p95_ms=total.p95_ms,
+        p99_ms=total.p99_ms,
+        exit_code=verdict.exit_code,
+        reasons=verdict.reasons,
+    )
+    (out / "result.json").write_bytes(msgspec.json.format(msgspec.json.encode(result)))
+    return result
+
+
+def summary(result: Result) -> str:
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f}"
+
+    done = "-" if result.all_done_s is None else f"{result.all_done_s:.1f}"
+    lines = [
+        f"{result.students} students done in {done} s; {result.requests} requests, "
+        f"{result.requests_per_s:.0f}/s; p50 {ms(result.p50_ms)} ms, p95 {ms(result.p95_ms)} ms, "
+        f"p99 {ms(result.p99_ms)} ms",
+        *(f"  - {reason}" for reason in result.reasons),
+        f"report: {result.report_dir}/report.md",
+    ]
+    return "\n".join(lines)
+
+
+def _optional(value: float) -> float | None:
+    return value if value > 0 else None
+
+
+@click.command()
+@click.option("--host", envvar="LOADTEST_HOST", default=DEFAULT_HOST, show_default=True, help="Loopback only.")
+@click.option("--round", "round_id", default=None, help="Round to open and rehearse (default: the demo round).")
+@click.option("--students", type=int, default=None, help="How many students arrive (default: all).")
+@click.option("--arrival-seconds", type=float, default=10.0, show_default=True)
+@click.option("--run-time", type=int, default=120, show_default=True, help="Hard limit on the burst, seconds.")
+@click.option("--workers", type=int, default=2, show_default=True, help="Workers of a service started here.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--waitlist-share", type=float, default=0.3, show_default=True)
+@click.option("--drop-share", type=float, default=0.03, show_default=True)
+@click.option("--think-seconds", type=float, default=0.0, show_default=True)
+@click.option("--max-p99-ms", type=float, default=150.0, show_default=True, help="0 disables.")
+@click.option("--max-duration-s", type=float, default=30.0, show_default=True, help="0 disables.")
+def main(
+    host: str,
+    round_id: str | None,
+    students: int | None,
+    arrival_seconds: float,
+    run_time: int,
+    workers: int,
+    seed: int,
+    waitlist_share: float,
+    drop_share: float,
+    think_seconds: float,
+    max_p99_ms: float,
+    max_duration_s: float,
+) -> None:
+    """Rehearse a round's opening under locust; check the invariants; write a report."""
+    cfg = Opening(
+        host=host.rstrip("/"),
+        round_id=round_id,
+        students=students,
+        arrival_seconds=arrival_seconds,
+        run_time=run_time,
+        workers=workers,
+        seed=seed,
+        waitlist_share=waitlist_share,
+        drop_share=drop_share,
+        think_seconds=think_seconds,
+        max_p99_ms=_optional(max_p99_ms),
+        max_duration_s=_optional(max_duration_s),
+    )
+    result = run_opening(cfg)
+    click.echo(summary(result))
+    raise SystemExit(result.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Reading locust's CSV output and writing the opening's report: numbers, verdict, plot."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+import msgspec
+
+from loadtests.plan import Journal
+
+AGGREGATED = "Aggregated"
+
+
+class RouteStats(msgspec.Struct, kw_only=True):
+    method: str
+    name: str
+    requests: int
+    failures: int
+    requests_per_s: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+
+class Sample(msgspec.Struct, kw_only=True):
+    """One second of the stats history (percentiles over a short trailing window)."""
+
+    t: float
+    users: int
+    requests_per_s: float
+    failures_per_s: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+def _number(value: str | None) -> float | None:
+    if value in (None, "", "N/A"):
+        return None
+    return float(value)
+
+
+def read_stats(path: Path) -> list[RouteStats]:
+    with path.open(newline="") as f:
+        return [
+            RouteStats(
+                method=row["Type"],
+                name=row["Name"],
+                requests=int(row["Request Count"]),
+                failures=int(row["Failure Count"]),
+                requests_per_s=float(row["Requests/s"]),
+                p50_ms=_number(row["50%"]),
+                p95_ms=_number(row["95%"]),
+                p99_ms=_number(row["99%"]),
+                max_ms=_number(row["Max Response Time"]),
+            )
+            for row in csv.DictReader(f)
+        ]
+
+
+def read_history(path: Path) -> list[Sample]:
+    rows = []
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            if row["Name"] == AGGREGATED:
+                rows.append(row)
+    if not rows:
+        return []
+    start = int(rows[0]["Timestamp"])
+    return [
+        Sample(
+            t=int(row["Timestamp"]) - start,
+            users=int(row["User Count"]),
+            requests_per_s=float(row["Requests/s"]),
+            failures_per_s=float(row["Failures/s"]),
+            p50_ms=_number(row["50%"]),
+            p95_ms=_number(row["95%"]),
+            p99_ms=_number(row["99%"]),
+        )
+        for row in rows
+    ]
+
+
+def plot(history: list[Sample], path: Path, title: str) -> None:
+    """Throughput and latency over the burst, one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 7))
+    t = [s.t for s in history]
+    top.plot(t, [s.requests_per_s for s in history], label="requests/s")
+    top.plot(t, [s.failures_per_s for s in history], label="failures/s", color="tab:red")
+    top.set_ylabel("requests per second")
+    users = top.twinx()
+    users.plot(t, [s.users for s in history], color="tab:gray", linestyle=":", label="students active")
+    users.set_ylabel("students active")
+    top.legend(loc="upper left")
+    top.set_title(title)
+    for attr, label in (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")):
+        bottom.plot(t, [getattr(s, attr) or float("nan") for s in history], label=label)
+    bottom.set_ylabel("latency, ms (2 s window)")
+    bottom.set_xlabel("seconds since the first student arrived")
+    bottom.set_yscale("log")
+    bottom.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+class Thresholds(msgspec.Struct, kw_only=True):
+    max_p99_ms: float | None
+    max_duration_s: float | None
+
+
+class Verdict(msgspec.Struct, kw_only=True):
+    correct: bool
+    fast_enough: bool
+    reasons: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        """1 for errors or broken invariants, 3 for a missed threshold only, 0 when all is well."""
+        if not self.correct:
+            return 1
+        return 0 if self.fast_enough else 3
+
+
+def judge(
+    journal: Journal, total: RouteStats, check_code: int | None, thresholds: Thresholds, locust_code: int
+) -> Verdict:
+    reasons: list[str] = []
+    correct = True
+    if journal.server_errors:
+        correct = False
+        reasons.append(f"{journal.server_errors} server error(s) (5xx)")
+    if journal.transport_errors:
+        correct = False
+        reasons.append(f"{journal.transport_errors} transport error(s)")
+    if journal.unexpected:
+        correct = False
+        reasons.append(f"{journal.unexpected} unexpected 4xx")
+    if check_code:
+        correct = False
+        reasons.append("selection check found violations (or could not run)")
+    if journal.students_done < journal.students_planned:
+        correct = False
+        reasons.append(f"only {journal.students_done} of {journal.students_planned} students finished in time")
+    if locust_code not in (0, 1):
+        correct = False
+        reasons.append(f"locust exited with {locust_code}")
+    fast = True
+    if thresholds.max_p99_ms is not None and (total.p99_ms or 0) > thresholds.max_p99_ms:
+        fast = False
+        reasons.append(f"p99 {total.p99_ms:.0f} ms over the {thresholds.max_p99_ms:.0f} ms threshold")
+    done = journal.all_done_s
+    if thresholds.max_duration_s is not None and (done is None or done > thresholds.max_duration_s):
+        fast = False
+        reasons.append(f"done in {_s(done)} s, over the {thresholds.max_duration_s:.0f} s threshold")
+    return Verdict(correct=correct, fast_enough=fast, reasons=reasons)
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def markdown(
+    *,
+    title: str,
+    context: dict[str, str],
+    routes: list[RouteStats],
+    journal: Journal,
+    history: list[Sample],
+    check_output: str,
+    verdict: Verdict,
+) -> str:
+    total = next((r for r in routes if r.name == AGGREGATED), None)
+    peak = max((s.requests_per_s for s in history), default=0.0)
+    lines = [f"# {title}", ""]
+    lines += [f"- {key}: {value}" for key, value in context.items()]
+    lines += [f"- written: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}", ""]
+    lines += ["## Verdict", ""]
+    state = "correct" if verdict.correct else "NOT CORRECT"
+    speed = "within thresholds" if verdict.fast_enough else "thresholds missed"
+    lines += [f"**{state}, {speed}** (exit code {verdict.exit_code})", ""]
+    lines += [f"- {reason}" for reason in verdict.reasons] or ["- no errors, no violations, thresholds met"]
+    lines += ["", "## The burst", ""]
+    lines += [
+        f"- students: {journal.students_done} done of {journal.students_planned} planned "
+        f"({journal.students_started} started); last arrival after {_s(journal.last_arrival_s)} s",
+        f"- time until every student was done: **{_s(journal.all_done_s)} s**",
+        f"- requests: {total.requests if total else 0}, {total.requests_per_s if total else 0:.0f}/s on average, "
+        f"{peak:.0f}/s at the peak second",
+        f"- all routes: p50 {_ms(total.p50_ms if total else None)} ms, p95 {_ms(total.p95_ms if total else None)} ms, "
+        f"**p99 {_ms(total.p99_ms if total else None)} ms**",
+        f"- selections: {journal.enrolled} enrolled (201), {journal.waitlisted} waitlisted (202), "
+        f"{journal.dropped} dropped (204); {journal.empty_handed} students ended with nothing",
+        f"- errors: {journal.server_errors} 5xx, {journal.transport_errors} transport, "
+        f"{journal.unexpected} unexpected 4xx",
+        "",
+        "## Per route",
+        "",
+        "| method | route | requests | failures | req/s | p50 ms | p95 ms | p99 ms | max ms |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in routes:
+        lines.append(
+            f"| {r.method} | {r.name} | {r.requests} | {r.failures} | {r.requests_per_s:.0f} | {_ms(r.p50_ms)} | "
+            f"{_ms(r.p95_ms)} | {_ms(r.p99_ms)} | {_ms(r.max_ms)} |"
+        )
+    lines += ["", "## Answers", "", "| route | status | code | count |", "| --- | ---: | --- | ---: |"]
+    for key, count in sorted(journal.outcomes.items()):
+        name, status, code = key.split("|")
+        lines.append(f"| {name} | {status} | {code} | {count} |")
+    lines += ["", "## Invariant check (`selection check`)", "", "```", check_output.strip(), "```", ""]
+    lines += ["## Throughput and latency", "", "![throughput and latency over the burst](burst.png)", ""]
+    return "\n".join(lines)
