@@ -12,6 +12,9 @@ from typing import Any
 
 log = logging.getLogger("selection.embedded")
 
+#: Where a process that started the embedded Redis of a data folder leaves its URL for the others.
+_REDIS_URL_FILE = "url"
+
 
 def _alive(pid: int) -> bool:
     try:
@@ -82,10 +85,39 @@ class EmbeddedRedis:
         self._server.stop()
 
 
+def _running_redis(directory: Path) -> str | None:
+    """The embedded Redis another process already runs on ``directory``, if it answers as that one.
+
+    pgserver shares its PostgreSQL between the processes of one data folder; without this, a
+    ``selection check`` or ``rebuild`` next to ``make run`` would start a Redis of its own and
+    look at an empty one.
+    """
+    import redis
+
+    try:
+        url = (directory / _REDIS_URL_FILE).read_text().strip()
+    except OSError:
+        return None
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        # A stale file may name a port some other server took since: ask where it keeps its data.
+        served = client.config_get("dir").get("dir")
+    except (redis.RedisError, ValueError):
+        return None
+    finally:
+        client.close()
+    return url if served == str(directory) else None
+
+
 @contextlib.contextmanager
 def embedded_services(data_dir: Path, database_url: str | None, redis_url: str | None) -> Iterator[tuple[str, str]]:
-    """Yield (database_url, redis_url), starting an embedded server for each URL not given."""
+    """Yield (database_url, redis_url), starting an embedded server for each URL not given.
+
+    A server already running on the same data folder (``make run``'s, for a CLI verb) is used,
+    and left running.
+    """
     started: list[EmbeddedPostgres | EmbeddedRedis] = []
+    url_file: Path | None = None
     try:
         if database_url is None:
             pg = EmbeddedPostgres(data_dir.resolve() / "postgres")
@@ -93,12 +125,19 @@ def embedded_services(data_dir: Path, database_url: str | None, redis_url: str |
             database_url = pg.url()
             log.info("embedded PostgreSQL started", extra={"url": database_url})
         if redis_url is None:
-            redis = EmbeddedRedis(data_dir.resolve() / "valkey")
-            started.append(redis)
-            redis_url = redis.url
-            log.info("embedded Redis started", extra={"url": redis_url})
+            directory = data_dir.resolve() / "valkey"
+            redis_url = _running_redis(directory)
+            if redis_url is None:
+                redis = EmbeddedRedis(directory)
+                started.append(redis)
+                redis_url = redis.url
+                url_file = directory / _REDIS_URL_FILE
+                url_file.write_text(redis_url)
+                log.info("embedded Redis started", extra={"url": redis_url})
         yield database_url, redis_url
     finally:
+        if url_file is not None:
+            url_file.unlink(missing_ok=True)
         for server in reversed(started):
             with contextlib.suppress(Exception):
                 server.stop()
