@@ -46,7 +46,15 @@ LOADTEST_HOST ?= http://127.0.0.1:8000
 LOADTEST_ARGS ?=
 
 loadtest: env ## Rehearse a round opening under locust, check, report (LOADTEST_HOST, LOADTEST_ARGS)
-	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} LOADTEST_HOST=$(LOADTEST_HOST) $(BIN)/python -m loadtests.opening $(LOADTEST_ARGS)
+	@mkdir -p -m 700 $(RUNTIME_DIR)
+	XDG_RUNTIME_DIR=$(RUNTIME_DIR) LOADTEST_HOST=$(LOADTEST_HOST) $(BIN)/python -m loadtests.opening $(LOADTEST_ARGS)
+
+BENCH_ARGS ?=
+
+bench: env ## Durable selects: product vs naive design vs no-op floor vs gate ceiling, one report (BENCH_ARGS)
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	@mkdir -p -m 700 $(RUNTIME_DIR)
+	XDG_RUNTIME_DIR=$(RUNTIME_DIR) $(BIN)/python -m loadtests.bench $(BENCH_ARGS)
 
 clean: ## Remove the environment and local data (.venv, .tools, .data)
 	rm -rf $(VENV) .tools .data .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,382 @@
+"""``make bench``: durable selects against the product, the naive design, the floor and the gate.
+
+    python -m loadtests.bench [--seconds 10] [--connections 64] [--port 8031]
+
+One invocation, one throw-away service (embedded PostgreSQL and Redis, the demo students, the
+bench app with ``--workers 2``), every target measured in turn so the ratios compare runs on the
+same noisy machine minutes apart, not days. A bench round of large offerings on distinct dates
+and without limits lets every select succeed, so every 201 is a durable enrollment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import click
+import msgspec
+
+from loadtests.opening import report_dir
+from loadtests.stack import ROOT, Service, load_demo, local_service, local_stores, raise_file_limit
+from loadtests.tokens import mint
+
+BENCH_ROUND = "bench-round"
+CATEGORIES = ("pe", "arts", "labor")
+WRK_SCRIPT = ROOT / "loadtests" / "wrk" / "select.lua"
+
+
+class BenchConfig(msgspec.Struct, kw_only=True):
+    port: int = 8031
+    workers: int = 2
+    seconds: int = 10
+    connections: int = 64
+    threads: int = 1
+    offerings: int = 40
+    gate_seconds: float = 5.0
+    gate_concurrency: int = 64
+    idempotency_key: bool = False
+
+
+class Target(msgspec.Struct, kw_only=True):
+    name: str
+    what: str
+    requests: int
+    seconds: float
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float | None = None
+    statuses: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    #: Rows found in PostgreSQL afterwards, for the targets that write.
+    stored: int | None = None
+
+
+class BenchResult(msgspec.Struct, kw_only=True):
+    report_dir: str
+    workers: int
+    connections: int
+    seconds: float
+    targets: list[Target]
+    ratios: dict[str, float]
+    check: str
+    exit_code: int
+    todo: list[str] = []
+
+
+def _offerings(count: int) -> list[dict[str, object]]:
+    first = dt.date(2027, 1, 4)
+    return [
+        {
+            "id": f"bench-{n:03d}",
+            "title": f"Bench offering {n}",
+            "category": CATEGORIES[n % len(CATEGORIES)],
+            "kind": "activity",
+            "capacity": 1_000_000,
+            # Distinct dates: no two bench offerings ever conflict.
+            "schedule": [{"date": (first + dt.timedelta(days=n)).isoformat(), "start": "09:00", "end": "10:00"}],
+            "eligibility": {},
+        }
+        for n in range(count)
+    ]
+
+
+def prepare_round(service: Service, offerings: int) -> list[str]:
+    made = _offerings(offerings)
+    with service.admin() as admin:
+        answer = admin.put("/api/v1/admin/offerings", json=made)
+        answer.raise_for_status()
+        ids = [str(o["id"]) for o in made]
+        answer = admin.post(
+            "/api/v1/admin/rounds", json={"id": BENCH_ROUND, "name": "Bench: durable selects", "offering_ids": ids}
+        )
+        answer.raise_for_status()
+        admin.post(f"/api/v1/admin/rounds/{BENCH_ROUND}/open").raise_for_status()
+    return ids
+
+
+def run_wrk(
+    service: Service, name: str, what: str, path: str, tokens: Path, offerings: list[str], cfg: BenchConfig, out: Path
+) -> Target:
+    command = [
+        "wrk",
+        f"-t{cfg.threads}",
+        f"-c{cfg.connections}",
+        f"-d{cfg.seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(WRK_SCRIPT),
+        service.base_url,
+        "--",
+        path,
+        str(tokens),
+        ",".join(offerings),
+        str(cfg.threads),
+        "1" if cfg.idempotency_key else "0",
+    ]
+    click.echo(f"wrk: {name} ({cfg.seconds} s, {cfg.connections} connections)", err=True)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=cfg.seconds + 60, check=False)
+    (out / f"wrk-{name}.txt").write_text(done.stdout + done.stderr)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise SystemExit(f"wrk gave no result for {name}:\n{done.stdout}{done.stderr}")
+    raw = msgspec.json.decode(line.removeprefix("RESULT "))
+    seconds = raw["duration_us"] / 1e6
+    return Target(
+        name=name,
+        what=what,
+        requests=raw["requests"],
+        seconds=round(seconds, 2),
+        requests_per_s=round(raw["requests"] / seconds, 1),
+        p50_ms=raw["p50_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        max_ms=raw["max_us"] / 1000,
+        statuses=raw["statuses"] or {},
+        errors={k: v for k, v in raw["errors"].items() if v},
+    )
+
+
+async def _count(database_url: str, sql: str, *args: object) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval(sql, *args))
+    finally:
+        await conn.close()
+
+
+def measure_ceiling(service: Service, offerings: list[str], cfg: BenchConfig) -> Target:
+    from courses.demo import demo_students
+    from courses.students import StudentProfile
+    from loadtests.baselines.ceiling import run_measure_gate
+
+    assert service.redis_url is not None
+    profiles = [StudentProfile(s.id, s.cohort, s.degree, s.campus) for s in demo_students()]
+    click.echo(f"gate ceiling: the select script alone, {cfg.gate_seconds} s, {cfg.gate_concurrency} at once", err=True)
+    measured = run_measure_gate(
+        service.redis_url,
+        BENCH_ROUND,
+        profiles,
+        offerings,
+        seconds=cfg.gate_seconds,
+        concurrency=cfg.gate_concurrency,
+    )
+    latencies = sorted(measured.latencies)
+
+    def pct(p: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 3) if latencies else 0.0
+
+    return Target(
+        name="gate",
+        what="select Lua script alone against Redis, one process (redis-py asyncio, uvloop)",
+        requests=len(latencies),
+        seconds=round(measured.seconds, 2),
+        requests_per_s=round(len(latencies) / measured.seconds, 1) if measured.seconds else 0.0,
+        p50_ms=pct(0.50),
+        p99_ms=pct(0.99),
+        max_ms=round(latencies[-1] * 1000, 3) if latencies else None,
+        statuses=dict(measured.outcomes),
+    )
+
+
+def ratios(by: dict[str, Target]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    product = by.get("product")
+    if product is None:
+        return out
+
+    def put(key: str, numerator: float, denominator: float) -> None:
+        if denominator:
+            out[key] = round(numerator / denominator, 2)
+
+    if "naive" in by:
+        put("product / naive throughput", product.requests_per_s, by["naive"].requests_per_s)
+        put("naive p99 / product p99", by["naive"].p99_ms, product.p99_ms)
+    if "floor" in by:
+        put("product / no-op floor throughput", product.requests_per_s, by["floor"].requests_per_s)
+    if "gate" in by:
+        put("product / gate ceiling throughput", product.requests_per_s, by["gate"].requests_per_s)
+    return out
+
+
+def _bad(target: Target) -> list[str]:
+    problems = []
+    server = sum(count for status, count in target.statuses.items() if status.startswith("5"))
+    if server:
+        problems.append(f"{target.name}: {server} responses 5xx")
+    if target.errors:
+        problems.append(f"{target.name}: transport errors {target.errors}")
+    return problems
+
+
+def markdown(result: BenchResult, machine: dict[str, str]) -> str:
+    lines = ["# Bench: durable selects", ""]
+    lines += [f"- {k}: {v}" for k, v in machine.items()]
+    lines += [
+        f"- server: {result.workers} workers; wrk: {result.connections} connections, {result.seconds:.0f} s per target",
+        "",
+        "| target | what | requests | req/s | p50 ms | p99 ms | max ms | statuses | stored |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+    ]
+    for t in result.targets:
+        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(t.statuses.items()))
+        if t.errors:
+            statuses += f"; errors {t.errors}"
+        max_ms = "-" if t.max_ms is None else f"{t.max_ms:.1f}"
+        stored = "-" if t.stored is None else str(t.stored)
+        lines.append(
+            f"| {t.name} | {t.what} | {t.requests} | {t.requests_per_s:.0f} | {t.p50_ms:.2f} | {t.p99_ms:.2f} | "
+            f"{max_ms} | {statuses} | {stored} |"
+        )
+    lines += ["", "## Ratios", ""]
+    lines += [f"- {k}: **{v}**" for k, v in result.ratios.items()] or ["- none (a target is missing)"]
+    if result.todo:
+        lines += ["", "## Not measured", ""] + [f"- {t}" for t in result.todo]
+    lines += ["", "## selection check", "", "```", result.check.strip(), "```", ""]
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        kib = int(f.readline().split()[1])
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "commit": commit or "unknown",
+        "machine": f"{os.cpu_count()} cores ({model}), {kib / 1024 / 1024:.1f} GiB RAM",
+    }
+
+
+def run_bench(cfg: BenchConfig) -> BenchResult:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install -y wrk; make bench does it)")
+    raise_file_limit()
+    out = report_dir("bench")
+    targets: list[Target] = []
+    todo: list[str] = []
+    with local_stores() as (database_url, redis_url):
+        click.echo("embedded PostgreSQL and Redis started; loading the demo", err=True)
+        load_demo(database_url, redis_url)
+        with local_service(
+            port=cfg.port,
+            workers=cfg.workers,
+            log_path=out / "server.log",
+            database_url=database_url,
+            redis_url=redis_url,
+            app="loadtests.baselines.app:create_bench_app",
+        ) as service:
+            offerings = prepare_round(service, cfg.offerings)
+            from courses.demo import demo_students
+
+            tokens = out / "tokens.txt"
+            tokens.write_text("\n".join(mint(service.secret, s.id, ttl_seconds=3600) for s in demo_students()) + "\n")
+            try:
+                paths = {
+                    "floor": ("authenticated no-op route, same body, same stack", "/bench/noop"),
+                    "naive": ("one transaction per select, offering row locked (loadtests/baselines)", "/bench/naive"),
+                    "product": ("POST /api/v1/rounds/{id}/selections: gate + group commit", "/api/v1"),
+                }
+                for name, (what, prefix) in paths.items():
+                    path = f"{prefix}/rounds/{BENCH_ROUND}/selections"
+                    targets.append(run_wrk(service, name, what, path, tokens, offerings, cfg, out))
+            finally:
+                tokens.unlink(missing_ok=True)
+            by = {t.name: t for t in targets}
+            by["naive"].stored = asyncio.run(
+                _count(database_url, "SELECT count(*) FROM bench_naive_selections WHERE round_id = $1", BENCH_ROUND)
+            )
+            with service.admin() as admin:
+                stats = admin.get(f"/api/v1/admin/rounds/{BENCH_ROUND}/stats").json()
+            by["product"].stored = int(stats["selections"])
+            try:
+                targets.append(measure_ceiling(service, offerings, cfg))
+            except (ImportError, AttributeError) as exc:
+                todo.append(f"gate ceiling: quota/ does not offer what it needs yet ({exc})")
+            checked = service.cli("check")
+    by = {t.name: t for t in targets}
+    problems = [p for t in targets for p in _bad(t)]
+    for name in ("naive", "product"):
+        t = by[name]
+        acknowledged = t.statuses.get("201", 0)
+        # Stored may exceed acknowledged by what was in flight when wrk stopped counting; never fall short.
+        if t.stored is not None and t.stored < acknowledged:
+            problems.append(f"{name}: {acknowledged} selects acknowledged (201) but only {t.stored} stored")
+    if checked.returncode:
+        problems.append("selection check found violations")
+    result = BenchResult(
+        report_dir=str(out),
+        workers=cfg.workers,
+        connections=cfg.connections,
+        seconds=cfg.seconds,
+        targets=targets,
+        ratios=ratios(by),
+        check=(checked.stdout + checked.stderr).strip() + ("\n" + "\n".join(problems) if problems else ""),
+        exit_code=1 if problems else 0,
+        todo=todo,
+    )
+    (out / "bench.json").write_bytes(msgspec.json.format(msgspec.json.encode(result)))
+    (out / "bench.md").write_text(markdown(result, machine()))
+    return result
+
+
+@click.command()
+@click.option("--port", type=int, default=8031, show_default=True, help="Loopback port of the bench server.")
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--seconds", type=int, default=10, show_default=True, help="wrk's duration per target.")
+@click.option("--connections", type=int, default=64, show_default=True)
+@click.option("--threads", type=int, default=1, show_default=True, help="wrk's threads (a light generator: 1).")
+@click.option("--offerings", type=int, default=40, show_default=True, help="Offerings of the bench round.")
+@click.option("--gate-seconds", type=float, default=5.0, show_default=True)
+@click.option("--gate-concurrency", type=int, default=64, show_default=True)
+@click.option("--idempotency-key", is_flag=True, help="Send an Idempotency-Key with every select.")
+def main(
+    port: int,
+    workers: int,
+    seconds: int,
+    connections: int,
+    threads: int,
+    offerings: int,
+    gate_seconds: float,
+    gate_concurrency: int,
+    idempotency_key: bool,
+) -> None:
+    """Measure durable selects: product, naive design, no-op floor, gate ceiling; one report."""
+    result = run_bench(
+        BenchConfig(
+            port=port,
+            workers=workers,
+            seconds=seconds,
+            connections=connections,
+            threads=threads,
+            offerings=offerings,
+            gate_seconds=gate_seconds,
+            gate_concurrency=gate_concurrency,
+            idempotency_key=idempotency_key,
+        )
+    )
+    for t in result.targets:
+        click.echo(f"{t.name:8} {t.requests_per_s:8.0f} req/s  p50 {t.p50_ms:7.2f} ms  p99 {t.p99_ms:8.2f} ms")
+    for key, value in result.ratios.items():
+        click.echo(f"{key}: {value}")
+    if result.exit_code:
+        click.echo(result.check)
+    click.echo(f"report: {result.report_dir}/bench.md")
+    raise SystemExit(result.exit_code)
+
+
+if __name__ == "__main__":
+    main()
