@@ -56,5 +56,11 @@ bench: env ## Durable selects: product vs naive design vs no-op floor vs gate ce
 	@mkdir -p -m 700 $(RUNTIME_DIR)
 	XDG_RUNTIME_DIR=$(RUNTIME_DIR) $(BIN)/python -m loadtests.bench $(BENCH_ARGS)
 
+REHEARSE_ARGS ?=
+
+rehearse: env ## Rehearse a round on a staging copy and print the verdict (REHEARSE_ARGS: --database-url, --round)
+	@mkdir -p -m 700 $(RUNTIME_DIR)
+	XDG_RUNTIME_DIR=$(RUNTIME_DIR) $(BIN)/python -m loadtests.rehearse $(REHEARSE_ARGS)
+
 clean: ## Remove the environment and local data (.venv, .tools, .data)
 	rm -rf $(VENV) .tools .data .mypy_cache .ruff_cache .pytest_cache

@@ -62,11 +62,14 @@ class Opening:
     redis_url: str | None = None
     report_dir: Path | None = None
     label: str = "opening"
+    #: A sample of students arrives at the whole cohort's rate, so the service sees the real intensity.
+    cohort_rate: bool = False
 
 
 class Result(msgspec.Struct, kw_only=True):
     report_dir: str
     students: int
+    cohort: int
     all_done_s: float | None
     requests: int
     requests_per_s: float
@@ -125,14 +128,20 @@ def service_for(cfg: Opening, out: Path) -> Iterator[Service]:
         )
 
 
-async def _students_from(database_url: str) -> list[str]:
+async def _students_from(database_url: str, eligibility: dict[str, list[object]]) -> list[str]:
+    """The registered students the round admits: only they would come to its opening."""
     import asyncpg
 
     conn = await asyncpg.connect(database_url)
     try:
-        return [row["id"] for row in await conn.fetch("SELECT id FROM students ORDER BY id")]
+        rows = await conn.fetch("SELECT id, cohort, degree, campus FROM students ORDER BY id")
     finally:
         await conn.close()
+    wanted = {field: set(eligibility.get(key) or []) for field, key in _ELIGIBILITY.items()}
+    return [row["id"] for row in rows if all(not allowed or row[f] in allowed for f, allowed in wanted.items())]
+
+
+_ELIGIBILITY = {"cohort": "cohorts", "degree": "degrees", "campus": "campuses"}
 
 
 def build_plan(cfg: Opening, service: Service, round_: dict[str, object]) -> Plan:
@@ -140,11 +149,14 @@ def build_plan(cfg: Opening, service: Service, round_: dict[str, object]) -> Pla
 
     round_id = str(round_["id"])
     if service.database_url:
-        students = asyncio.run(_students_from(service.database_url))
+        eligibility = round_.get("eligibility") or {}
+        assert isinstance(eligibility, dict)
+        students = asyncio.run(_students_from(service.database_url, eligibility))
     else:
         students = [s.id for s in demo_students()]
     # Students arrive in no particular order of their ids.
     random.Random(f"{cfg.seed}:arrivals").shuffle(students)
+    cohort = len(students)
     if cfg.students is not None:
         students = students[: cfg.students]
     demand: dict[str, float] = {}
@@ -156,6 +168,7 @@ def build_plan(cfg: Opening, service: Service, round_: dict[str, object]) -> Pla
     return Plan(
         round_id=round_id,
         students=students,
+        cohort=cohort,
         demand=demand,
         limits={str(k): int(v) for k, v in limits.items()},
         seed=cfg.seed,
@@ -165,8 +178,10 @@ def build_plan(cfg: Opening, service: Service, round_: dict[str, object]) -> Pla
     )
 
 
-def run_locust(cfg: Opening, service: Service, plan_path: Path, users: int, out: Path) -> int:
-    rate = max(1.0, users / max(cfg.arrival_seconds, 0.1))
+def run_locust(cfg: Opening, service: Service, plan_path: Path, plan: Plan, out: Path) -> int:
+    users = len(plan.students)
+    arriving = plan.cohort if cfg.cohort_rate else users
+    rate = max(1.0, arriving / max(cfg.arrival_seconds, 0.1))
     command = [
         str(BIN / "locust"),
         "-f",
@@ -195,7 +210,7 @@ def run_locust(cfg: Opening, service: Service, plan_path: Path, users: int, out:
         str(out / "journal.json"),
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SELECTION_JWT_SECRET": service.secret}
-    click.echo(f"locust: {users} students arriving over {cfg.arrival_seconds:.0f} s ({rate:.0f}/s)", err=True)
+    click.echo(f"locust: {users} students arriving at {rate:.0f}/s", err=True)
     with (out / "locust.log").open("wb") as log:
         try:
             done = subprocess.run(
@@ -216,7 +231,7 @@ def run_opening(cfg: Opening) -> Result:
         plan = build_plan(cfg, service, round_)
         plan_path = out / "plan.json"
         write_plan(plan, plan_path)
-        locust_code = run_locust(cfg, service, plan_path, len(plan.students), out)
+        locust_code = run_locust(cfg, service, plan_path, plan, out)
         click.echo("selection check ...", err=True)
         checked = service.cli("check")
         check_output = (checked.stdout + checked.stderr).strip()
@@ -241,8 +256,8 @@ def run_opening(cfg: Opening) -> Result:
     context = {
         "service": service.base_url + (" (started for this run)" if service.log_path else " (already running)"),
         "round": plan.round_id,
-        "students": str(len(plan.students)),
-        "arrivals": f"over {cfg.arrival_seconds:.0f} s",
+        "students": f"{len(plan.students)} of the {plan.cohort} the round admits",
+        "arrivals": f"at {(plan.cohort if cfg.cohort_rate else len(plan.students)) / cfg.arrival_seconds:.0f}/s",
         "thresholds": f"p99 <= {cfg.max_p99_ms} ms, done <= {cfg.max_duration_s} s",
         "locust exit code": str(locust_code),
     }
@@ -259,6 +274,7 @@ def run_opening(cfg: Opening) -> Result:
     result = Result(
         report_dir=str(out),
         students=len(plan.students),
+        cohort=plan.cohort,
         all_done_s=journal.all_done_s,
         requests=total.requests,
         requests_per_s=total.requests_per_s,

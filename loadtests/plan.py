@@ -14,6 +14,8 @@ import msgspec
 class Plan(msgspec.Struct, kw_only=True):
     round_id: str
     students: list[str]
+    #: How many students the round admits; ``students`` may be a sample of them.
+    cohort: int = 0
     #: Expected demand per offering id; empty means a Zipf ranking drawn from ``seed``.
     demand: dict[str, float] = {}
     #: The round's limits (``pe``, ``arts``, ``labor``, ``total``); a missing key is no limit.

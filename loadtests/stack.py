@@ -116,6 +116,18 @@ def local_stores(keep_dir: Path | None = None) -> Iterator[tuple[str, str]]:
 
 
 @contextlib.contextmanager
+def local_redis() -> Iterator[str]:
+    """A throw-away embedded Redis, for a rehearsal whose PostgreSQL is given."""
+    from selection.embedded import EmbeddedRedis
+
+    rd = EmbeddedRedis(None)
+    try:
+        yield rd.url
+    finally:
+        rd.stop()
+
+
+@contextlib.contextmanager
 def local_service(
     *,
     port: int,
