@@ -205,6 +205,7 @@ class Student(FastHttpUser):
         if method != "GET":
             headers["Idempotency-Key"] = uuid.uuid4().hex
         status, body = 0, b""
+        lost = 0
         for _attempt in range(MAX_ATTEMPTS):
             with self.client.request(
                 method, path, name=name, json=payload, headers=headers, catch_response=True
@@ -214,6 +215,11 @@ class Student(FastHttpUser):
                 retry_after = _judge(response, name, status, body)
             if retry_after is None:
                 break
+            if status == 0:
+                # A student reloads once after a dead connection; more would only feed a collapse.
+                lost += 1
+                if lost > 1:
+                    break
             gevent.sleep(retry_after)
         return status, body
 

@@ -69,19 +69,27 @@ def read_history(path: Path) -> list[Sample]:
                 rows.append(row)
     if not rows:
         return []
+    # Throughput from the cumulative counts: locust's own Requests/s column is a trailing
+    # ten-second average, two seconds late, which flattens a burst out of recognition.
     start = int(rows[0]["Timestamp"])
-    return [
-        Sample(
-            t=int(row["Timestamp"]) - start,
-            users=int(row["User Count"]),
-            requests_per_s=float(row["Requests/s"]),
-            failures_per_s=float(row["Failures/s"]),
-            p50_ms=_number(row["50%"]),
-            p95_ms=_number(row["95%"]),
-            p99_ms=_number(row["99%"]),
+    samples: list[Sample] = []
+    before_t, before_n, before_f = start, 0, 0
+    for row in rows:
+        t, n, f = int(row["Timestamp"]), int(row["Total Request Count"]), int(row["Total Failure Count"])
+        span = max(t - before_t, 1)
+        samples.append(
+            Sample(
+                t=t - start,
+                users=int(row["User Count"]),
+                requests_per_s=(n - before_n) / span,
+                failures_per_s=(f - before_f) / span,
+                p50_ms=_number(row["50%"]),
+                p95_ms=_number(row["95%"]),
+                p99_ms=_number(row["99%"]),
+            )
         )
-        for row in rows
-    ]
+        before_t, before_n, before_f = t, n, f
+    return samples
 
 
 def plot(history: list[Sample], path: Path, title: str) -> None:

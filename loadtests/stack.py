@@ -55,6 +55,17 @@ def wait_ready(base_url: str, process: subprocess.Popen[bytes] | None, timeout: 
     raise SystemExit(f"the service at {base_url} was not ready within {timeout:.0f} s")
 
 
+def settle(base_url: str, timeout: float = 30.0) -> bool:
+    """Wait until the service answers /ready at once: requests queued during the burst are done."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        began = time.monotonic()
+        if is_ready(base_url) and time.monotonic() - began < 0.2:
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def raise_file_limit() -> None:
     """Thousands of students hold thousands of sockets, on both ends."""
     import resource
