@@ -75,20 +75,20 @@ def read_history(path: Path) -> list[Sample]:
     samples: list[Sample] = []
     before_t, before_n, before_f = start, 0, 0
     for row in rows:
-        t, n, f = int(row["Timestamp"]), int(row["Total Request Count"]), int(row["Total Failure Count"])
+        t, n, failed = int(row["Timestamp"]), int(row["Total Request Count"]), int(row["Total Failure Count"])
         span = max(t - before_t, 1)
         samples.append(
             Sample(
                 t=t - start,
                 users=int(row["User Count"]),
                 requests_per_s=(n - before_n) / span,
-                failures_per_s=(f - before_f) / span,
+                failures_per_s=(failed - before_f) / span,
                 p50_ms=_number(row["50%"]),
                 p95_ms=_number(row["95%"]),
                 p99_ms=_number(row["99%"]),
             )
         )
-        before_t, before_n, before_f = t, n, f
+        before_t, before_n, before_f = t, n, failed
     return samples
 
 
