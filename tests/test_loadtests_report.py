@@ -1,0 +1,59 @@
+"""The load test's report: locust's history read per second, the verdict, the rehearsal's line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from loadtests.plan import Journal
+from loadtests.rehearse import verdict
+from loadtests.report import RouteStats, Thresholds, judge, read_history
+
+HEADER = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,95%,99%,Total Request Count,Total Failure Count"
+
+
+def _total(p99: float) -> RouteStats:
+    return RouteStats(
+        method="", name="Aggregated", requests=100, failures=0, requests_per_s=10.0,
+        p50_ms=5.0, p95_ms=9.0, p99_ms=p99, max_ms=p99,
+    )  # fmt: skip
+
+
+def test_history_throughput_comes_from_the_cumulative_counts(tmp_path: Path) -> None:
+    csv = tmp_path / "history.csv"
+    rows = [
+        "100,0,,Aggregated,0,0,N/A,N/A,N/A,0,0",
+        "101,50,,/x,1,0,1,2,3,10,0",
+        "101,50,,Aggregated,1,0,4,8,9,300,2",
+        "103,50,,Aggregated,2,0,5,9,12,1300,2",
+    ]
+    csv.write_text("\n".join([HEADER, *rows]) + "\n")
+    history = read_history(csv)
+    assert [s.t for s in history] == [0, 1, 3]
+    assert [s.requests_per_s for s in history] == [0.0, 300.0, 500.0]
+    assert history[1].failures_per_s == 2.0
+    assert history[0].p99_ms is None
+    assert history[2].p99_ms == 12.0
+
+
+def test_errors_and_violations_are_exit_1_a_missed_threshold_exit_3() -> None:
+    done = Journal(students_planned=10, students_done=10, all_done_s=20.0)
+    loose = Thresholds(max_p99_ms=150, max_duration_s=30)
+    assert judge(done, _total(100), 0, loose, 0).exit_code == 0
+    assert judge(done, _total(200), 0, loose, 0).exit_code == 3
+    assert judge(done, _total(100), 1, loose, 0).exit_code == 1
+    failing = Journal(students_planned=10, students_done=10, all_done_s=20.0, server_errors=1)
+    assert judge(failing, _total(100), 0, loose, 1).exit_code == 1
+    unfinished = Journal(students_planned=10, students_done=9)
+    assert judge(unfinished, _total(100), 0, Thresholds(max_p99_ms=None, max_duration_s=None), 0).exit_code == 1
+
+
+def test_a_sample_rehearsal_is_scaled_to_the_cohort_by_throughput() -> None:
+    from loadtests.opening import Result
+
+    sample = Result(
+        report_dir="r", students=1000, cohort=7000, all_done_s=4.0, requests=10_000, requests_per_s=2500.0,
+        p50_ms=20.0, p95_ms=60.0, p99_ms=90.4, exit_code=0, reasons=[],
+    )  # fmt: skip
+    line = verdict(sample)
+    assert line.startswith("this round's opening is expected to finish in 28 s with p99 90 ms on this deployment")
+    assert "extrapolated from 1000 of 7000 students" in line
