@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from courses.demo import ROUND_ID as DEMO_ROUND
 from selection.settings import Settings
 
 if TYPE_CHECKING:
@@ -64,7 +65,9 @@ def _announce(settings: Settings, dev: bool) -> None:
             "student token: " + mint_token(settings.jwt_secret, "s00001", "student") + "   (student s00001)",
             "more tokens:   SELECTION_JWT_SECRET=$(cat .data/dev-jwt-secret) "
             ".venv/bin/selection token --sub s00002 --role student",
-            f"try:           curl -H 'Authorization: Bearer <student token>' {base}/api/v1/rounds",
+            f"open the demo: curl -X POST -H 'Authorization: Bearer <admin token>' "
+            f"{base}/api/v1/admin/rounds/{DEMO_ROUND}/open",
+            f"then:          curl -H 'Authorization: Bearer <student token>' {base}/api/v1/rounds",
         ]
     click.echo("\n".join(lines), err=True)
 
