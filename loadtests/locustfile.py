@@ -104,7 +104,7 @@ def _start(environment: Any, **_: Any) -> None:
 
 
 def _stop_when_done(environment: Any) -> None:
-    while RUN.journal.students_done < RUN.expected:
+    while RUN.journal.students_done + RUN.journal.students_interrupted < RUN.expected:
         gevent.sleep(0.1)
     environment.runner.quit()
 
@@ -161,9 +161,12 @@ class Student(FastHttpUser):
         assert plan is not None
         try:
             self._journey(plan)
-        finally:
-            RUN.journal.students_done += 1
-            RUN.last_done = time.time()
+        except BaseException:
+            # Stopped at --run-time (GreenletExit) or broken: this student did not finish.
+            RUN.journal.students_interrupted += 1
+            raise
+        RUN.journal.students_done += 1
+        RUN.last_done = time.time()
         raise StopUser()
 
     def _journey(self, plan: Plan) -> None:

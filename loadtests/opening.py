@@ -71,6 +71,7 @@ class Result(msgspec.Struct, kw_only=True):
     report_dir: str
     students: int
     cohort: int
+    finished: int
     all_done_s: float | None
     requests: int
     requests_per_s: float
@@ -278,6 +279,7 @@ def run_opening(cfg: Opening) -> Result:
         report_dir=str(out),
         students=len(plan.students),
         cohort=plan.cohort,
+        finished=journal.students_done,
         all_done_s=journal.all_done_s,
         requests=total.requests,
         requests_per_s=total.requests_per_s,
@@ -306,7 +308,7 @@ def summary(result: Result) -> str:
 
     done = "-" if result.all_done_s is None else f"{result.all_done_s:.1f}"
     lines = [
-        f"{result.students} students done in {done} s; {result.requests} requests, "
+        f"{result.finished} of {result.students} students done, all in {done} s; {result.requests} requests, "
         f"{result.requests_per_s:.0f}/s; p50 {ms(result.p50_ms)} ms, p95 {ms(result.p95_ms)} ms, "
         f"p99 {ms(result.p99_ms)} ms",
         *(f"  - {reason}" for reason in result.reasons),

@@ -43,6 +43,8 @@ class Journal(msgspec.Struct, kw_only=True):
     students_planned: int
     students_started: int = 0
     students_done: int = 0
+    #: Students stopped before the end of their journey (the run-time ran out, or an error).
+    students_interrupted: int = 0
     #: Seconds since the first student arrived until each milestone.
     last_arrival_s: float | None = None
     all_done_s: float | None = None

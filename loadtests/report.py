@@ -203,7 +203,8 @@ def markdown(
     lines += ["", "## The burst", ""]
     lines += [
         f"- students: {journal.students_done} done of {journal.students_planned} planned "
-        f"({journal.students_started} started); last arrival after {_s(journal.last_arrival_s)} s",
+        f"({journal.students_started} started, {journal.students_interrupted} stopped before the end); "
+        f"last arrival after {_s(journal.last_arrival_s)} s",
         f"- time until every student was done: **{_s(journal.all_done_s)} s**",
         f"- requests: {total.requests if total else 0}, {total.requests_per_s if total else 0:.0f}/s on average, "
         f"{peak:.0f}/s at the peak second",

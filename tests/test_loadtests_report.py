@@ -51,7 +51,7 @@ def test_a_sample_rehearsal_is_scaled_to_the_cohort_by_throughput() -> None:
     from loadtests.opening import Result
 
     sample = Result(
-        report_dir="r", students=1000, cohort=7000, all_done_s=4.0, requests=10_000, requests_per_s=2500.0,
+        report_dir="r", students=1000, cohort=7000, finished=1000, all_done_s=4.0, requests=10_000, requests_per_s=2500.0,
         p50_ms=20.0, p95_ms=60.0, p99_ms=90.4, exit_code=0, reasons=[],
     )  # fmt: skip
     line = verdict(sample)
