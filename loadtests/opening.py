@@ -65,6 +65,8 @@ class Opening:
     label: str = "opening"
     #: A sample of students arrives at the whole cohort's rate, so the service sees the real intensity.
     cohort_rate: bool = False
+    #: Record the workers with py-spy during the burst (a service started here only).
+    profile: bool = False
 
 
 class Result(msgspec.Struct, kw_only=True):
@@ -223,6 +225,16 @@ def run_locust(cfg: Opening, service: Service, plan_path: Path, plan: Plan, out:
     return done.returncode
 
 
+def _save_metrics(service: Service, path: Path) -> None:
+    """The service's own view of the burst (group-commit sizes and durations, refusals)."""
+    import httpx
+
+    try:
+        path.write_text(httpx.get(service.base_url + "/metrics", timeout=10.0).text)
+    except httpx.HTTPError as exc:
+        path.write_text(f"not read: {exc!r}\n")
+
+
 def run_opening(cfg: Opening) -> Result:
     raise_file_limit()
     out = cfg.report_dir or report_dir(cfg.label)
@@ -233,9 +245,17 @@ def run_opening(cfg: Opening) -> Result:
         plan = build_plan(cfg, service, round_)
         plan_path = out / "plan.json"
         write_plan(plan, plan_path)
-        locust_code = run_locust(cfg, service, plan_path, plan, out)
+        with contextlib.ExitStack() as profiling:
+            if cfg.profile and service.pid is not None:
+                from loadtests.profile import recording
+
+                profiling.enter_context(recording(service.pid, out, cfg.run_time + 10))
+            elif cfg.profile:
+                click.echo("--profile needs a service started here; not profiling", err=True)
+            locust_code = run_locust(cfg, service, plan_path, plan, out)
         if not settle(service.base_url):
             click.echo("the service was still busy 30 s after the burst; checking anyway", err=True)
+        _save_metrics(service, out / "metrics.txt")
         click.echo("selection check ...", err=True)
         if service.database_url and service.redis_url:
             checked = service.cli("check")
@@ -280,6 +300,10 @@ def run_opening(cfg: Opening) -> Result:
         check_output=check_output,
         verdict=verdict,
     )
+    if cfg.profile:
+        from loadtests.profile import markdown as profile_markdown
+
+        text += "\n" + profile_markdown(out / "profile.raw.txt")
     (out / "report.md").write_text(text)
     result = Result(
         report_dir=str(out),
@@ -340,6 +364,7 @@ def _optional(value: float) -> float | None:
 @click.option("--think-seconds", type=float, default=0.0, show_default=True)
 @click.option("--max-p99-ms", type=float, default=150.0, show_default=True, help="0 disables.")
 @click.option("--max-duration-s", type=float, default=30.0, show_default=True, help="0 disables.")
+@click.option("--profile", is_flag=True, help="py-spy on the workers of a service started here.")
 def main(
     host: str,
     round_id: str | None,
@@ -353,6 +378,7 @@ def main(
     think_seconds: float,
     max_p99_ms: float,
     max_duration_s: float,
+    profile: bool,
 ) -> None:
     """Rehearse a round's opening under locust; check the invariants; write a report."""
     cfg = Opening(
@@ -368,6 +394,7 @@ def main(
         think_seconds=think_seconds,
         max_p99_ms=_optional(max_p99_ms),
         max_duration_s=_optional(max_duration_s),
+        profile=profile,
     )
     result = run_opening(cfg)
     click.echo(summary(result))

@@ -87,6 +87,8 @@ class Service:
     redis_url: str | None = None
     log_path: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
+    #: The server's main process, when it was started here.
+    pid: int | None = None
 
     def admin(self) -> httpx.Client:
         token = mint(self.secret, "loadtest-operator", "admin")
@@ -202,6 +204,7 @@ def local_service(
         ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        service.pid = process.pid
         try:
             wait_ready(service.base_url, process)
             yield service
