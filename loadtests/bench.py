@@ -54,6 +54,7 @@ class Target(msgspec.Struct, kw_only=True):
     errors: dict[str, int] = {}
     #: Rows found in PostgreSQL afterwards, for the targets that write.
     stored: int | None = None
+    note: str = ""
 
 
 class BenchResult(msgspec.Struct, kw_only=True):
@@ -182,6 +183,12 @@ def measure_ceiling(service: Service, offerings: list[str], cfg: BenchConfig) ->
         p99_ms=pct(0.99),
         max_ms=round(latencies[-1] * 1000, 3) if latencies else None,
         statuses=dict(measured.outcomes),
+        note=(
+            f"Redis spent {measured.redis_usec_per_call:.1f} µs per select script: one Redis core could run "
+            f"{1e6 / measured.redis_usec_per_call:,.0f} per second; the rest of the time above is the client's"
+            if measured.redis_usec_per_call
+            else ""
+        ),
     )
 
 
@@ -234,6 +241,7 @@ def markdown(result: BenchResult, machine: dict[str, str]) -> str:
             f"| {t.name} | {t.what} | {t.requests} | {t.requests_per_s:.0f} | {t.p50_ms:.2f} | {t.p99_ms:.2f} | "
             f"{max_ms} | {statuses} | {stored} |"
         )
+    lines += [f"\n{t.name}: {t.note}" for t in result.targets if t.note]
     lines += ["", "## Ratios", ""]
     lines += [f"- {k}: **{v}**" for k, v in result.ratios.items()] or ["- none (a target is missing)"]
     if result.todo:
@@ -370,6 +378,8 @@ def main(
     )
     for t in result.targets:
         click.echo(f"{t.name:8} {t.requests_per_s:8.0f} req/s  p50 {t.p50_ms:7.2f} ms  p99 {t.p99_ms:8.2f} ms")
+        if t.note:
+            click.echo(f"         {t.note}")
     for key, value in result.ratios.items():
         click.echo(f"{key}: {value}")
     if result.exit_code:

@@ -26,6 +26,8 @@ class GateMeasure:
         self.latencies: list[float] = []
         self.outcomes: Counter[str] = Counter()
         self.seconds = 0.0
+        #: Redis's own time per script call (INFO commandstats): what one Redis core can do at most.
+        self.redis_usec_per_call: float | None = None
 
 
 async def _copy_round(client: aioredis.Redis, round_id: str, offerings: Sequence[str]) -> None:
@@ -78,9 +80,15 @@ async def measure_gate(
                 result.latencies.append(time.perf_counter() - began)
                 result.outcomes[outcome] += 1
 
+        # The bench's own throw-away Redis: resetting its statistics touches nobody else.
+        await client.config_resetstat()
         began = time.perf_counter()
         await asyncio.gather(*(taker() for _ in range(concurrency)))
         result.seconds = time.perf_counter() - began
+        stats = await client.info("commandstats")
+        evalsha = stats.get("cmdstat_evalsha")
+        if isinstance(evalsha, dict) and evalsha.get("usec_per_call"):
+            result.redis_usec_per_call = float(evalsha["usec_per_call"])
     finally:
         await _forget(client)
         await client.aclose()
