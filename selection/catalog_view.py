@@ -7,7 +7,9 @@ an administrator's edit needs to be, and keeps the opening burst off PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -15,6 +17,7 @@ import msgspec
 
 from courses.models import Eligibility, Offering
 from courses.queries import NamedQueries
+from courses.store import UNREACHABLE
 from selection import errors
 
 _queries = NamedQueries("selection", "queries.sql")
@@ -41,7 +44,8 @@ class CatalogView:
         now = time.monotonic()
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1]
-        row = await self._pool.fetchrow(_queries("round_header"), round_id)
+        with _reaching_postgres():
+            row = await self._pool.fetchrow(_queries("round_header"), round_id)
         if row is None:
             return None
         header = RoundHeader(
@@ -69,7 +73,9 @@ class CatalogView:
     async def offering_exists(self, offering_id: str) -> bool:
         if offering_id in self._known_offerings:
             return True
-        if await self._pool.fetchval(_queries("offering_exists"), offering_id):
+        with _reaching_postgres():
+            exists = await self._pool.fetchval(_queries("offering_exists"), offering_id)
+        if exists:
             self._known_offerings.add(offering_id)
             return True
         return False
@@ -79,7 +85,8 @@ class CatalogView:
         now = time.monotonic()
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1]
-        rows = await self._pool.fetch(_queries("round_offering_details"), round_id)
+        with _reaching_postgres():
+            rows = await self._pool.fetch(_queries("round_offering_details"), round_id)
         offerings = [msgspec.convert(_plain(row), Offering) for row in rows]
         self._offerings[round_id] = (now, offerings)
         self._known_offerings.update(o.id for o in offerings)
@@ -88,6 +95,15 @@ class CatalogView:
     def forget(self) -> None:
         self._rounds.clear()
         self._offerings.clear()
+
+
+@contextlib.contextmanager
+def _reaching_postgres() -> Iterator[None]:
+    """Once a cached answer runs out, an unreachable PostgreSQL is the contract's 503, not a fault."""
+    try:
+        yield
+    except UNREACHABLE as exc:
+        raise errors.Unavailable("PostgreSQL is unreachable; repeat the request") from exc
 
 
 def _plain(row: asyncpg.Record) -> dict[str, Any]:
