@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 
 import asyncpg
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from courses.students import StudentDirectory
@@ -51,6 +54,12 @@ class Runtime:
             socket_timeout=5,
             health_check_interval=10,
             max_connections=256,
+            # After Redis restarts, every idle pooled connection still points at the old server
+            # and fails on its next use; one immediate retry on a fresh connection turns that
+            # into an answer instead of a 503 per stale connection long after /ready is 200.
+            # Running a script twice is safe: the second run sees the first (an Idempotency-Key
+            # replays; the first's redo entry is committed by recovery).
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         gate = SeatGate(client, settings.redis_namespace)
         writer = RedoWriter(pool)
@@ -85,17 +94,19 @@ class Runtime:
         return runtime
 
     async def close(self) -> None:
+        """Stop the background work and close the connections, each step bounded in time: a
+        worker that is being stopped must stop, even with a store that no longer answers."""
         for task in self.background:
             task.cancel()
-        for task in self.background:
-            with contextlib.suppress(BaseException):
-                await task
-        with contextlib.suppress(Exception):
-            await self.rate_limit.close()
-        with contextlib.suppress(Exception):
-            await self.redis.aclose()
-        with contextlib.suppress(Exception):
+        if self.background:
+            await asyncio.wait(self.background, timeout=5)
+        for closing in (self.rate_limit.close(), self.redis.aclose()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(closing, timeout=2)
+        try:
             await asyncio.wait_for(self.pool.close(), timeout=5)
+        except Exception:
+            self.pool.terminate()
 
     async def ready(self) -> tuple[bool, str]:
         """Whether PostgreSQL and Redis answer and every round's gate state is loaded."""
