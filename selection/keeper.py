@@ -82,9 +82,7 @@ class GateKeeper:
         """
         keys = self._gate.keys(round_id)
         if force:
-            with contextlib.suppress(RedisError):
-                if await self._redis.exists(keys.meta):
-                    await self._redis.hset(keys.meta, "loaded", "0")
+            await self._stop_decisions(round_id)
             await self.drain(round_id, None)
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(gate_sql()("lock_round_exclusive"), round_id)
@@ -92,8 +90,15 @@ class GateKeeper:
                 current = await conn.fetchval(gate_sql()("round_generation"), round_id)
                 if current is not None and await self._gate.loaded_generation(round_id) == current:
                     return None
-                # The state is gone, but its redo log may not be (a partial loss): keep it.
-                await self.drain_locked(conn, round_id)
+            else:
+                # A keeper may have loaded the round again since the decisions were stopped
+                # above, and taken decisions since: stop them again, now that nobody can load the
+                # round until this transaction ends. Whatever they logged is committed below;
+                # otherwise the new state would drop it from the log while its Idempotency-Key
+                # claim stays, and a repeat of that request would wait for an answer forever.
+                await self._stop_decisions(round_id)
+            # The state is gone or about to be replaced, but its redo log may not be: keep it.
+            await self.drain_locked(conn, round_id)
             loaded = await load_round(conn, self._redis, keys)
         if loaded is not None:
             log.info(
@@ -101,6 +106,13 @@ class GateKeeper:
                 extra={"round_id": round_id, "generation": loaded.generation, "selections": loaded.selections},
             )
         return loaded
+
+    async def _stop_decisions(self, round_id: str) -> None:
+        """Make the round's scripts answer ``unavailable`` until its state is loaded again."""
+        meta = self._gate.keys(round_id).meta
+        with contextlib.suppress(RedisError):
+            if await self._redis.exists(meta):
+                await self._redis.hset(meta, "loaded", "0")
 
     async def drain_locked(self, conn: Connection, round_id: str) -> None:
         changes = await self._gate.pending(round_id, None, count=10_000)
