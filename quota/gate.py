@@ -35,11 +35,17 @@ class Refused(Exception):
 
 
 class Seen(Exception):
-    """The Idempotency-Key was used before, with the request whose fingerprint this is."""
+    """The Idempotency-Key was used before, with the request whose fingerprint this is; when the
+    gate refused that request, ``refusal`` is the refusal's (code, facts)."""
 
-    def __init__(self, fingerprint: str) -> None:
+    def __init__(self, claim: str) -> None:
+        fingerprint, _, refusal = claim.partition("\n")
         super().__init__(fingerprint)
         self.fingerprint = fingerprint
+        self.refusal: tuple[str, dict[str, Any]] | None = None
+        if refusal:
+            code, _, facts = refusal.partition("\n")
+            self.refusal = (code, msgspec.json.decode(facts) if facts else {})
 
 
 class IdempotencyClaim(msgspec.Struct, frozen=True):

@@ -28,7 +28,13 @@ class GateScripts:
         prelude = _source("common.lua")
         return cls(
             **{
-                name: client.register_script(prelude + "\n" + _source(f"{name}.lua"))
+                name: client.register_script(_assemble(prelude, _source(f"{name}.lua")))
                 for name in ("select", "drop", "capacity")
             }
         )
+
+
+def _assemble(prelude: str, body: str) -> str:
+    # The body runs as a function so that its reply, whichever `return` gives it, passes through
+    # common.lua's settle().
+    return f"{prelude}\nlocal function main()\n{body}\nend\nreturn settle(main())\n"

@@ -48,8 +48,7 @@ class SelectionPath:
             )
         except Seen as seen:
             assert claim is not None
-            metrics.REPLAYS.inc()
-            return await replay(self._pool, round_id, student.id, claim, seen.fingerprint)
+            return await self._replay(round_id, student.id, offering_id, claim, seen)
         except Refused as refused:
             await self._refuse(round_id, student.id, offering_id, refused, claim)
         except GateUnavailable as exc:
@@ -75,8 +74,7 @@ class SelectionPath:
             )
         except Seen as seen:
             assert claim is not None
-            metrics.REPLAYS.inc()
-            return await replay(self._pool, round_id, student_id, claim, seen.fingerprint)
+            return await self._replay(round_id, student_id, offering_id, claim, seen)
         except Refused as refused:
             await self._refuse(round_id, student_id, offering_id, refused, claim)
         except GateUnavailable as exc:
@@ -84,6 +82,25 @@ class SelectionPath:
             raise errors.Unavailable("Selections are paused for a moment; repeat the request") from exc
         await self._commit(decision.changes)
         return None
+
+    async def _replay(
+        self, round_id: str, student_id: str, offering_id: str, claim: IdempotencyClaim, seen: Seen
+    ) -> RecordedAnswer:
+        """The first answer to the claim's key."""
+        metrics.REPLAYS.inc()
+        if seen.refusal is None or seen.fingerprint != claim.fingerprint:
+            return await replay(self._pool, round_id, student_id, claim, seen.fingerprint)
+        # The gate kept the refusal with the claim: the answer is the same as the first request's,
+        # recorded again in case that request died before it could.
+        error = refusal_error(*seen.refusal, offering_id)
+        answer = Answer(
+            student_id, claim.key, round_id, claim.fingerprint, error.status, _encode(errors.problem_document(error))
+        )
+        try:
+            await self._writer.commit([], [answer])
+        except NotCommitted as exc:
+            raise errors.Unavailable("The answer could not be recorded; repeat the request") from exc
+        return RecordedAnswer(answer.status, answer.body)
 
     async def _commit(self, changes: list[Change]) -> None:
         try:

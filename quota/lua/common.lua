@@ -158,11 +158,26 @@ local function round_open(meta, now)
   return true
 end
 
--- An Idempotency-Key seen before answers with its fingerprint instead of acting again.
+-- The fingerprint this call claimed its Idempotency-Key with, if it did.
+local CLAIMED = nil
+
+-- An Idempotency-Key seen before answers with its claim (the fingerprint, and the refusal if
+-- the request was refused) instead of acting again.
 local function claim(idem_used, fingerprint, ttl)
   if idem_used ~= '1' then return nil end
   local seen = redis.call('GET', K_IDEM)
   if seen then return {'replay', seen} end
   redis.call('SET', K_IDEM, fingerprint, 'EX', ttl)
+  CLAIMED = fingerprint
   return nil
+end
+
+-- Every script's reply passes through here (quota/scripts.py). A refusal leaves nothing in the
+-- redo log, so if the process that met it died before recording its answer, nothing else would
+-- ever settle the claim: the claim keeps the refusal itself.
+local function settle(reply)
+  if CLAIMED and reply[1] == 'err' then
+    redis.call('SET', K_IDEM, CLAIMED .. '\n' .. reply[2] .. '\n' .. reply[3], 'KEEPTTL')
+  end
+  return reply
 end
