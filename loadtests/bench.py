@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import click
 import msgspec
 
+from loadtests.machine import describe
 from loadtests.opening import report_dir
 from loadtests.stack import ROOT, Service, load_demo, local_service, local_stores, raise_file_limit
 from loadtests.tokens import mint
@@ -250,30 +250,12 @@ def markdown(result: BenchResult, machine: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def machine() -> dict[str, str]:
-    model = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        kib = int(f.readline().split()[1])
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    return {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": commit or "unknown",
-        "machine": f"{os.cpu_count()} cores ({model}), {kib / 1024 / 1024:.1f} GiB RAM",
-    }
-
-
 def run_bench(cfg: BenchConfig) -> BenchResult:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install -y wrk; make bench does it)")
     raise_file_limit()
     out = report_dir("bench")
+    where = describe()
     targets: list[Target] = []
     todo: list[str] = []
     with local_stores() as (database_url, redis_url):
@@ -337,7 +319,7 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
         todo=todo,
     )
     (out / "bench.json").write_bytes(msgspec.json.format(msgspec.json.encode(result)))
-    (out / "bench.md").write_text(markdown(result, machine()))
+    (out / "bench.md").write_text(markdown(result, where))
     return result
 
 

@@ -238,6 +238,9 @@ def _save_metrics(service: Service, path: Path) -> None:
 def run_opening(cfg: Opening) -> Result:
     raise_file_limit()
     out = cfg.report_dir or report_dir(cfg.label)
+    from loadtests.machine import describe
+
+    where = describe()
     with service_for(cfg, out) as service:
         from courses.demo import ROUND_ID
 
@@ -284,6 +287,7 @@ def run_opening(cfg: Opening) -> Result:
     if history:
         rpt.plot(history, out / "burst.png", f"Opening of {plan.round_id}: {len(plan.students)} students")
     context = {
+        **where,
         "service": service.base_url + (" (started for this run)" if service.log_path else " (already running)"),
         "round": plan.round_id,
         "students": f"{len(plan.students)} of the {plan.cohort} the round admits",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 from pathlib import Path
 
 import msgspec
@@ -194,7 +193,7 @@ def markdown(
     peak = max((s.requests_per_s for s in history), default=0.0)
     lines = [f"# {title}", ""]
     lines += [f"- {key}: {value}" for key, value in context.items()]
-    lines += [f"- written: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}", ""]
+    lines += [""]
     lines += ["## Verdict", ""]
     state = "correct" if verdict.correct else "NOT CORRECT"
     speed = "within thresholds" if verdict.fast_enough else "thresholds missed"
