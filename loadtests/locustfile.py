@@ -89,6 +89,7 @@ RUN = _Run()
 def _options(parser: Any) -> None:
     parser.add_argument("--plan", type=str, required=True, help="The plan JSON written by loadtests.opening")
     parser.add_argument("--journal", type=str, required=True, help="Where to write the run's journal JSON")
+    parser.add_argument("--max-p99-ms", type=float, default=0.0, help="Exit code 3 when p99 is above (0: none)")
 
 
 def _start(environment: Any, **_: Any) -> None:
@@ -119,8 +120,12 @@ def _quitting(environment: Any, **_: Any) -> None:
             journal.all_done_s = round(RUN.last_done - RUN.first_arrival, 3)
     if RUN.journal_path is not None:
         write_journal(journal, RUN.journal_path)
-    if environment.stats.total.num_failures:
+    total = environment.stats.total
+    limit = float(getattr(environment.parsed_options, "max_p99_ms", 0.0) or 0.0)
+    if total.num_failures:
         environment.process_exit_code = 1
+    elif limit and total.num_requests and total.get_response_time_percentile(0.99) > limit:
+        environment.process_exit_code = 3
 
 
 # locust's event hooks are untyped; registering through Any keeps the handlers' own types checked.

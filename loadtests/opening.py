@@ -212,6 +212,8 @@ def run_locust(cfg: Opening, service: Service, plan_path: Path, plan: Plan, out:
         str(plan_path),
         "--journal",
         str(out / "journal.json"),
+        "--max-p99-ms",
+        str(cfg.max_p99_ms or 0),
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SELECTION_JWT_SECRET": service.secret}
     click.echo(f"locust: {users} students arriving at {rate:.0f}/s", err=True)

@@ -9,7 +9,8 @@ checks the invariants, and prints:
     this round's opening is expected to finish in N s with p99 M ms on this deployment
 
 Without ``--database-url`` it rehearses the demo round on throw-away stores. The rehearsal
-writes selections: it refuses a database unless told it is a copy.
+writes selections, opens the round, and ``selection serve`` applies pending migrations: it
+refuses a database unless told it is a copy.
 """
 
 from __future__ import annotations
