@@ -62,6 +62,7 @@ class BenchResult(msgspec.Struct, kw_only=True):
     workers: int
     connections: int
     seconds: float
+    idempotency_key: bool
     targets: list[Target]
     ratios: dict[str, float]
     check: str
@@ -225,8 +226,10 @@ def _bad(target: Target) -> list[str]:
 def markdown(result: BenchResult, machine: dict[str, str]) -> str:
     lines = ["# Bench: durable selects", ""]
     lines += [f"- {k}: {v}" for k, v in machine.items()]
+    keys = "an Idempotency-Key on every select" if result.idempotency_key else "no Idempotency-Key"
     lines += [
-        f"- server: {result.workers} workers; wrk: {result.connections} connections, {result.seconds:.0f} s per target",
+        f"- server: {result.workers} workers; wrk: {result.connections} connections, "
+        f"{result.seconds:.0f} s per target, {keys}",
         "",
         "| target | what | requests | req/s | p50 ms | p99 ms | max ms | statuses | stored |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
@@ -312,6 +315,7 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
         workers=cfg.workers,
         connections=cfg.connections,
         seconds=cfg.seconds,
+        idempotency_key=cfg.idempotency_key,
         targets=targets,
         ratios=ratios(by),
         check=(checked.stdout + checked.stderr).strip() + ("\n" + "\n".join(problems) if problems else ""),
