@@ -49,8 +49,8 @@ def main(count: int, port: int, workers: int) -> None:
 
     offerings = [o.id for o in demo_offerings()]
     base = f"/api/v1/rounds/{ROUND_ID}"
-    log = Path(tempfile.mkdtemp(prefix="selection-probe-")) / "server.log"
-    with local_stores() as (database_url, redis_url):
+    with tempfile.TemporaryDirectory(prefix="selection-probe-") as scratch, local_stores() as (database_url, redis_url):
+        log = Path(scratch) / "server.log"
         load_demo(database_url, redis_url)
         with local_service(
             port=port, workers=workers, log_path=log, database_url=database_url, redis_url=redis_url
