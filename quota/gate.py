@@ -78,6 +78,7 @@ class SeatGate:
         self._scripts = GateScripts.register(client)
         self._keys: dict[str, RoundKeys] = {}
         self._offerings: dict[str, list[str]] = {}
+        self._counts: dict[str, tuple[float, tuple[dict[str, int], dict[str, int], dict[str, int]]]] = {}
 
     def keys(self, round_id: str) -> RoundKeys:
         keys = self._keys.get(round_id)
@@ -209,8 +210,16 @@ class SeatGate:
         except RedisError as exc:
             raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc
 
-    async def live_counts(self, round_id: str) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
-        """(capacity, enrolled, waiting) per offering, read in one round trip."""
+    async def live_counts(
+        self, round_id: str, *, max_age: float = 0.0
+    ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+        """(capacity, enrolled, waiting) per offering, read in one round trip; a reading at most
+        ``max_age`` seconds old may be reused (browsing needs seats live to a fraction of a
+        second, not the cost of three 180-field hashes per request at the opening burst)."""
+        if max_age > 0:
+            cached = self._counts.get(round_id)
+            if cached is not None and time.monotonic() - cached[0] < max_age:
+                return cached[1]
         keys = self.keys(round_id)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
@@ -227,7 +236,9 @@ class SeatGate:
         def ints(raw: dict[bytes, bytes]) -> dict[str, int]:
             return {k.decode(): int(v) for k, v in raw.items()}
 
-        return ints(cap), ints(enr), ints(wlc)
+        counts = ints(cap), ints(enr), ints(wlc)
+        self._counts[round_id] = (time.monotonic(), counts)
+        return counts
 
     async def loaded_generation(self, round_id: str) -> int | None:
         """The generation of the round's loaded state, or None when it is not loaded."""

@@ -38,6 +38,7 @@ class CatalogView:
         self._rounds: dict[str, tuple[float, RoundHeader]] = {}
         self._offerings: dict[str, tuple[float, list[Offering]]] = {}
         self._known_offerings: set[str] = set()
+        self._pages: dict[tuple[object, ...], tuple[float, bytes]] = {}
 
     async def round(self, round_id: str) -> RoundHeader | None:
         hit = self._rounds.get(round_id)
@@ -92,9 +93,22 @@ class CatalogView:
         self._known_offerings.update(o.id for o in offerings)
         return offerings
 
+    def browse_page(self, key: tuple[object, ...], max_age: float) -> bytes | None:
+        """An encoded offerings page built at most ``max_age`` seconds ago, if any."""
+        hit = self._pages.get(key)
+        if hit is not None and time.monotonic() - hit[0] < max_age:
+            return hit[1]
+        return None
+
+    def keep_browse_page(self, key: tuple[object, ...], body: bytes) -> None:
+        if len(self._pages) > 4096:
+            self._pages.clear()
+        self._pages[key] = (time.monotonic(), body)
+
     def forget(self) -> None:
         self._rounds.clear()
         self._offerings.clear()
+        self._pages.clear()
 
 
 @contextlib.contextmanager

@@ -33,6 +33,7 @@ class Runtime:
 
     settings: Settings
     pool: asyncpg.Pool
+    commit_pool: asyncpg.Pool
     redis: aioredis.Redis
     students: StudentDirectory
     catalog: CatalogView
@@ -48,12 +49,19 @@ class Runtime:
         if settings.database_url is None or settings.redis_url is None:
             raise RuntimeError("SELECTION_DATABASE_URL and SELECTION_REDIS_URL must be set for a worker")
         pool = await create_pool(settings.database_url, size=settings.pool_size)
-        client = aioredis.Redis.from_url(
+        # The writer and the upkeep loop commit through connections of their own: behind a
+        # burst's thousands of reads waiting for a pooled connection, a group commit would
+        # starve, and with it every request waiting for its change to be committed.
+        commit_pool = await create_pool(settings.database_url, size=2)
+        # A blocking pool: under a burst a command waits for a free connection instead of
+        # failing with "too many connections".
+        redis_pool = aioredis.BlockingConnectionPool.from_url(
             settings.redis_url,
+            timeout=10,
             socket_connect_timeout=2,
             socket_timeout=5,
             health_check_interval=10,
-            max_connections=256,
+            max_connections=128,
             # After Redis restarts, every idle pooled connection still points at the old server
             # and fails on its next use; one immediate retry on a fresh connection turns that
             # into an answer instead of a 503 per stale connection long after /ready is 200.
@@ -61,10 +69,11 @@ class Runtime:
             # replays; the first's redo entry is committed by recovery).
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
+        client = aioredis.Redis.from_pool(redis_pool)
         gate = SeatGate(client, settings.redis_namespace)
-        writer = RedoWriter(pool)
+        writer = RedoWriter(commit_pool)
         keeper = GateKeeper(
-            pool,
+            commit_pool,
             client,
             gate,
             writer,
@@ -74,6 +83,7 @@ class Runtime:
         runtime = cls(
             settings=settings,
             pool=pool,
+            commit_pool=commit_pool,
             redis=client,
             students=StudentDirectory(pool),
             catalog=CatalogView(pool),
@@ -103,10 +113,11 @@ class Runtime:
         for closing in (self.rate_limit.close(), self.redis.aclose()):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(closing, timeout=2)
-        try:
-            await asyncio.wait_for(self.pool.close(), timeout=5)
-        except Exception:
-            self.pool.terminate()
+        for pool in (self.pool, self.commit_pool):
+            try:
+                await asyncio.wait_for(pool.close(), timeout=5)
+            except Exception:
+                pool.terminate()
 
     async def ready(self) -> tuple[bool, str]:
         """Whether PostgreSQL and Redis answer and every round's gate state is loaded."""

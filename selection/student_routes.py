@@ -13,9 +13,11 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_
 from courses.models import ID_PATTERN, Body, Category, Id, Offering, Round, Selection
 from courses.problem_docs import BODY, problems
 from courses.queries import NamedQueries
+from courses.students import StudentProfile
 from quota.gate import GateUnavailable
 from selection import errors
 from selection.auth import principal_of, registered_student_only
+from selection.catalog_view import RoundHeader
 from selection.idempotency import HEADER, RecordedAnswer, claim_from
 from selection.refusals import SELECT_REFUSALS
 from selection.runtime import Runtime
@@ -27,6 +29,8 @@ _encode = msgspec.json.Encoder().encode
 PathId = Annotated[str, PathParameter(pattern=ID_PATTERN, max_length=64)]
 IdempotencyKey = Annotated[str | None, HeaderParameter(name=HEADER, required=False)]
 STUDENT_BODY_LIMIT = 64 * 1024
+#: How old the live seats of a browse may be: a select is always decided on the live count.
+BROWSE_SECONDS = 0.25
 
 
 class SelectBody(Body):
@@ -82,9 +86,27 @@ async def list_offerings(
     header = await runtime.catalog.require_round(round_id)
     if header.state == "draft":
         raise errors.RoundNotOpen("The round is not open yet", state="draft")
-    offerings = await runtime.catalog.offerings(round_id)
+    # Students of one cohort, degree and campus see the same page: at the opening burst it is
+    # built once per BROWSE_SECONDS for each of them, not once per request.
+    key = (round_id, student.cohort, student.degree, student.campus, category, available, q)
+    body = runtime.catalog.browse_page(key, BROWSE_SECONDS)
+    if body is None:
+        body = await _offerings_page(runtime, header, student, category, available, q)
+        runtime.catalog.keep_browse_page(key, body)
+    return Response(body, media_type="application/json")
+
+
+async def _offerings_page(
+    runtime: Runtime,
+    header: RoundHeader,
+    student: StudentProfile,
+    category: str | None,
+    available: bool | None,
+    q: str | None,
+) -> bytes:
+    offerings = await runtime.catalog.offerings(header.id)
     try:
-        capacity, enrolled, waiting = await runtime.gate.live_counts(round_id)
+        capacity, enrolled, waiting = await runtime.gate.live_counts(header.id, max_age=BROWSE_SECONDS)
     except GateUnavailable as exc:
         raise errors.Unavailable("Live seats are loading; repeat the request") from exc
     in_round = header.eligibility.admits(student.cohort, student.degree, student.campus)
@@ -109,7 +131,7 @@ async def list_offerings(
                 eligible=in_round and o.eligibility.admits(student.cohort, student.degree, student.campus),
             )
         )
-    return Response(_encode(views), media_type="application/json")
+    return _encode(views)
 
 
 @get(
