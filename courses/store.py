@@ -11,14 +11,7 @@ from asyncpg.pool import PoolConnectionProxy
 from selection import errors
 
 #: Failures to reach PostgreSQL, as opposed to a query PostgreSQL refused (a fault, answered 500).
-UNREACHABLE: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.InterfaceError,
-    OSError,
-    TimeoutError,
-)
+UNREACHABLE = errors.UNREACHABLE
 
 
 @asynccontextmanager

@@ -283,12 +283,16 @@ class SeatGate:
         except RedisError as exc:
             raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc
 
-    async def pending(self, round_id: str, older_than_ms: int | None, count: int = 1000) -> list[Change]:
-        """Entries still in the round's redo stream (only those older than ``older_than_ms`` ago)."""
+    async def pending(
+        self, round_id: str, older_than_ms: int | None, count: int = 1000, *, after: str | None = None
+    ) -> list[Change]:
+        """Entries still in the round's redo stream (only those older than ``older_than_ms`` ago),
+        from the start or from just after the entry ``after``."""
         upper = "+" if older_than_ms is None else str(max(0, now_ms() - older_than_ms))
+        lower = "-" if after is None else "(" + after
         try:
             raw: list[tuple[bytes, dict[bytes, bytes]]] = await self._redis.xrange(  # type: ignore[assignment]
-                self.keys(round_id).redo, "-", upper, count=count
+                self.keys(round_id).redo, lower, upper, count=count
             )
         except RedisError as exc:
             raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc

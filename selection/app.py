@@ -66,6 +66,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         request_max_body_size=16 * 1024 * 1024,
         debug=False,
+        # Our JSON log lines (selection/logs.py), not Litestar's own logging set-up.
+        logging_config=None,
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
+import asyncpg
+import redis.exceptions
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
@@ -12,6 +14,18 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 log = logging.getLogger("selection.errors")
 
 _TYPE_BASE = "https://selection.example/problems/"
+
+#: Failures to reach PostgreSQL or Redis (as opposed to a query or command they refused).
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OSError,
+    TimeoutError,
+)
 
 
 class DomainError(Exception):
@@ -157,6 +171,11 @@ def _from_http(exc: HTTPException) -> ProblemDetailsException:
 
 
 def _from_unexpected(exc: Exception) -> ProblemDetailsException:
+    if isinstance(exc, UNREACHABLE):
+        # A store that does not answer, on a path with no narrower translation: not a fault of
+        # the request, and safe to repeat.
+        log.warning("store unreachable", extra={"error": repr(exc)})
+        return problem(503, "unavailable", "Service unavailable", "A store is unreachable; repeat the request shortly.")
     log.exception("unhandled error", exc_info=exc)
     return problem(500, "internal_error", "Internal error", "The service failed; the fault is logged.")
 

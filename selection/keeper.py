@@ -115,10 +115,15 @@ class GateKeeper:
                 await self._redis.hset(meta, "loaded", "0")
 
     async def drain_locked(self, conn: Connection, round_id: str) -> None:
-        changes = await self._gate.pending(round_id, None, count=10_000)
-        if changes:
-            generation = await conn.fetchval(gate_sql()("round_generation"), round_id)
+        """Commit the whole redo log, page by page, before a rebuild deletes it."""
+        generation = await conn.fetchval(gate_sql()("round_generation"), round_id)
+        after: str | None = None
+        while True:
+            changes = await self._gate.pending(round_id, None, count=10_000, after=after)
+            if not changes:
+                return
             await apply(conn, [c for c in changes if c.entry.gen == generation], [])
+            after = changes[-1].stream_id
 
     async def ensure_loaded(self) -> bool:
         """Rebuild every round whose state is not loaded; True when all are.
