@@ -50,6 +50,7 @@ class GateKeeper:
         self._states: dict[str, str] = {}
         self._round_ids_at = 0.0
         self.loaded_all = False
+        self._stopping = asyncio.Event()
 
     async def round_ids(self, *, fresh: bool = False) -> list[str]:
         if fresh or time.monotonic() - self._round_ids_at > 5.0:
@@ -156,9 +157,9 @@ class GateKeeper:
                 await self._gate.acknowledge(committed)
 
     async def run(self) -> None:
-        """The background loop of every worker process."""
+        """The background loop of every worker process, until ``stop()``."""
         last_orphan_scan = 0.0
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.acknowledge_committed()
                 await self.ensure_loaded()
@@ -170,4 +171,10 @@ class GateKeeper:
                 log.warning("gate upkeep failed; retrying", extra={"error": repr(exc)})
             except Exception:
                 log.exception("gate upkeep failed unexpectedly; retrying")
-            await asyncio.sleep(self._interval if self.loaded_all else 0.2)
+            # Stopping between two ticks, never inside one: a tick cut short can leave a Redis
+            # connection half opened.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval if self.loaded_all else 0.2)
+
+    def stop(self) -> None:
+        self._stopping.set()

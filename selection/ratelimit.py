@@ -47,3 +47,5 @@ class StudentRateLimit:
         client = getattr(self._storage.bridge, "storage", None)
         if client is not None:
             await client.aclose()
+            # Connections a cancelled request still held are not back in the pool: close them too.
+            await client.connection_pool.disconnect()

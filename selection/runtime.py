@@ -106,11 +106,15 @@ class Runtime:
     async def close(self) -> None:
         """Stop the background work and close the connections, each step bounded in time: a
         worker that is being stopped must stop, even with a store that no longer answers."""
+        self.keeper.stop()
+        keeper_tasks = [t for t in self.background if t.get_name() == "gate-keeper"]
+        if keeper_tasks:
+            await asyncio.wait(keeper_tasks, timeout=5)
         for task in self.background:
             task.cancel()
         if self.background:
             await asyncio.wait(self.background, timeout=5)
-        for closing in (self.rate_limit.close(), self.redis.aclose()):
+        for closing in (self.rate_limit.close(), self.redis.aclose(), self.redis.connection_pool.disconnect()):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(closing, timeout=2)
         for pool in (self.pool, self.commit_pool):
