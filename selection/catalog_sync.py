@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import asyncpg
-
 from courses.queries import NamedQueries
 from quota.entries import Change
 from quota.gate import GateUnavailable, Refused
 from quota.loader import catalog_entry
 from selection import errors
 from selection.refusals import refusal_error
-from selection.writer import NotCommitted
+from selection.writer import DATABASE_FAILURES, NotCommitted
 
 if TYPE_CHECKING:
     from selection.runtime import Runtime
 
 _queries = NamedQueries("selection", "sync.sql")
-_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 async def sync_round(runtime: Runtime, round_id: str) -> None:
@@ -74,7 +71,7 @@ async def change_capacity(runtime: Runtime, offering_id: str, capacity: int, act
         raise refusal_error(refused.code, refused.facts, offering_id) from refused
     except GateUnavailable as exc:
         raise errors.Unavailable("The admission gate is unreachable; nothing was changed") from exc
-    except _DB_ERRORS as exc:
+    except DATABASE_FAILURES as exc:
         raise errors.Unavailable("PostgreSQL is unreachable; repeat the request") from exc
     if promotions:
         try:

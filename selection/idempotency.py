@@ -13,6 +13,7 @@ from litestar import Response
 from courses.queries import NamedQueries
 from quota.gate import IdempotencyClaim
 from selection.errors import IdempotencyConflict, Unavailable, ValidationFailed
+from selection.writer import DATABASE_FAILURES
 
 _queries = NamedQueries("selection", "queries.sql")
 HEADER = "idempotency-key"
@@ -59,7 +60,7 @@ async def replay(
     while True:
         try:
             row = await pool.fetchrow(_queries("recorded_answer"), student_id, round_id, claim.key)
-        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except DATABASE_FAILURES as exc:
             raise Unavailable("PostgreSQL is unreachable; repeat the request with the same key") from exc
         if row is not None:
             if row["fingerprint"] != claim.fingerprint:

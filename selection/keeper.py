@@ -21,12 +21,12 @@ from redis.exceptions import RedisError
 from courses.queries import Connection, NamedQueries
 from quota.gate import GateUnavailable, SeatGate
 from quota.loader import LoadedRound, gate_sql, load_round
-from selection.writer import RedoWriter, apply, current_generations
+from selection.writer import DATABASE_FAILURES, RedoWriter, apply, current_generations
 
 log = logging.getLogger("selection.keeper")
 _queries = NamedQueries("selection", "queries.sql")
-
-_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+#: What a tick of the upkeep loop survives, to try again on the next.
+_UPKEEP_FAILURES: tuple[type[BaseException], ...] = (GateUnavailable, RedisError, *DATABASE_FAILURES)
 
 
 class GateKeeper:
@@ -166,7 +166,7 @@ class GateKeeper:
                 if time.monotonic() - last_orphan_scan > 1.0:
                     last_orphan_scan = time.monotonic()
                     await self.recover_orphans()
-            except (GateUnavailable, RedisError, *_DB_ERRORS) as exc:
+            except _UPKEEP_FAILURES as exc:
                 self.loaded_all = False
                 log.warning("gate upkeep failed; retrying", extra={"error": repr(exc)})
             except Exception:

@@ -6,18 +6,16 @@ from typing import Any
 
 from litestar import Request
 
-from selection import errors
+from courses.request_shape import require_media_type
 
 _BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
 
 
 def require_json(request: Request[Any, Any, Any]) -> None:
-    """415 for a body that says it is not JSON (no Content-Type at all is read as JSON)."""
-    if request.method not in _BODY_METHODS:
-        return
-    media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
-        raise errors.UnsupportedMediaType(f"Send application/json, not {media}")
+    """415 for a body that says it is not JSON (no Content-Type at all is read as JSON); the
+    same check as the catalog's routes make."""
+    if request.method in _BODY_METHODS:
+        require_media_type(request, "json")
 
 
 async def json_only(request: Request[Any, Any, Any]) -> None:

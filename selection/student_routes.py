@@ -169,7 +169,9 @@ async def select(
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Any]:
     student = _student(request)
-    claim = claim_from(idempotency_key, "POST", request.url.path, _encode(data))
+    claim = (
+        claim_from(idempotency_key, "POST", request.url.path, _encode(data)) if idempotency_key is not None else None
+    )
     await runtime.catalog.require_round(round_id)
     await runtime.catalog.require_offering(data.offering_id)
     outcome = await runtime.path.select(

@@ -29,6 +29,15 @@ log = logging.getLogger("selection.writer")
 _queries = NamedQueries("selection", "queries.sql")
 
 
+#: PostgreSQL failed the statement or could not be reached: nothing of the batch is committed.
+DATABASE_FAILURES: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+)
+
+
 class NotCommitted(Exception):
     """The change was not committed: PostgreSQL failed, or the gate was rebuilt meanwhile."""
 
@@ -156,7 +165,7 @@ class RedoWriter:
                     [c for job in accepted for c in job.changes],
                     [a for job in accepted for a in job.answers],
                 )
-        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except DATABASE_FAILURES as exc:
             log.warning("commit failed; changes stay in the redo log", extra={"error": repr(exc)})
             for job in jobs:
                 _settle(job, NotCommitted(f"PostgreSQL: {type(exc).__name__}"))
