@@ -12,7 +12,8 @@ from redis.exceptions import RedisError
 
 from courses.students import StudentProfile
 from quota.entries import Change, decode_entry
-from quota.keys import RoundKeys
+from quota.keys import RoundKeys, student_rate_key
+from quota.pipeline import LuaScript, ScriptPipeline
 from quota.scripts import GateScripts
 
 SelectMode = Literal["student", "admin", "override"]
@@ -23,6 +24,21 @@ CLAIM_TTL_SECONDS = 25 * 3600
 
 class GateUnavailable(Exception):
     """Redis did not answer, or the round's state is not loaded: nothing was decided."""
+
+
+class OverRate(Exception):
+    """The student is over the rate limit: nothing was counted as decided; retry after the wait."""
+
+    def __init__(self, wait_seconds: float) -> None:
+        super().__init__(f"over the rate limit for {wait_seconds:.3f} s")
+        self.wait_seconds = wait_seconds
+
+
+class Rate(msgspec.Struct, frozen=True):
+    """A per-student rate limit: ``per_second`` on average, up to ``burst`` at once."""
+
+    per_second: int
+    burst: int
 
 
 class Refused(Exception):
@@ -75,7 +91,8 @@ class SeatGate:
     def __init__(self, client: aioredis.Redis, namespace: str = "") -> None:
         self._redis = client
         self._namespace = namespace
-        self._scripts = GateScripts.register(client)
+        self._scripts = GateScripts.load()
+        self._pipeline = ScriptPipeline(client)
         self._keys: dict[str, RoundKeys] = {}
         self._offerings: dict[str, list[str]] = {}
         self._counts: dict[str, tuple[float, tuple[dict[str, int], dict[str, int], dict[str, int]]]] = {}
@@ -93,12 +110,17 @@ class SeatGate:
         idem = keys.idempotency(student_id, claim.key) if claim else keys.base + "idem:-"
         return [*keys.fixed(), keys.waitlist(offering_id), idem]
 
-    async def _run(self, script: Any, keys: list[str], args: Sequence[Any]) -> list[Any]:
+    async def _run(self, script: LuaScript, keys: list[str], args: Sequence[Any]) -> list[Any]:
         try:
-            reply: list[Any] = await script(keys=keys, args=list(args))
+            reply: list[Any] = await self._pipeline.call(script, keys, args)
         except RedisError as exc:
             raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc
         return reply
+
+    async def count_request(self, round_id: str | None, student_id: str, rate: Rate) -> None:
+        """Count one request against the student's rate limit; raise OverRate when over it."""
+        key = self.keys(round_id).rate(student_id) if round_id else student_rate_key(self._namespace, student_id)
+        self._decision(round_id or "-", await self._run(self._scripts.rate, [key], (rate.per_second, rate.burst)))
 
     def _decision(self, round_id: str, reply: list[Any]) -> Decision:
         kind = _text(reply[0])
@@ -106,9 +128,13 @@ class SeatGate:
             code = _text(reply[1])
             if code == "unavailable":
                 raise GateUnavailable(f"the gate state of round {round_id} is not loaded")
+            if code == "rate_limited":
+                raise OverRate(float(msgspec.json.decode(reply[2])["wait_us"]) / 1e6)
             raise Refused(code, msgspec.json.decode(reply[2]) if len(reply) > 2 and reply[2] else {})
         if kind == "replay":
             raise Seen(_text(reply[1]))
+        if kind == "ok" and len(reply) == 1:
+            return Decision(status=None, position=None, changes=[])
         changes = [Change(round_id, _text(reply[i]), decode_entry(reply[i + 1])) for i in range(3, len(reply) - 1, 2)]
         status = _text(reply[1]) if reply[1] is not None else None
         position = int(reply[2]) if reply[2] is not None else None
@@ -125,11 +151,14 @@ class SeatGate:
         actor: str,
         role: str,
         claim: IdempotencyClaim | None = None,
+        rate: Rate | None = None,
     ) -> Decision:
+        """Decide a selection; with ``rate``, the request first counts against the student's rate
+        limit in the same script (OverRate when over it)."""
         profile = msgspec.json.encode([student.cohort, student.degree, student.campus])
         reply = await self._run(
             self._scripts.select,
-            self._script_keys(round_id, offering_id, student.id, claim),
+            [*self._script_keys(round_id, offering_id, student.id, claim), self.keys(round_id).rate(student.id)],
             (
                 student.id,
                 offering_id,
@@ -143,6 +172,8 @@ class SeatGate:
                 claim.fingerprint if claim else "",
                 CLAIM_TTL_SECONDS,
                 claim.key if claim else "",
+                rate.per_second if rate else 0,
+                rate.burst if rate else 0,
             ),
         )
         return self._decision(round_id, reply)

@@ -41,6 +41,11 @@ class RoundKeys:
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
         return f"{self.base}idem:{student_id}:{digest}"
 
+    def rate(self, student_id: str) -> str:
+        """The student's rate limit bucket for requests about this round (in the round's slot,
+        so that a select counts it in the same script that decides it)."""
+        return f"{self.base}rate:{student_id}"
+
     def fixed(self) -> list[str]:
         """The keys every script takes, in the order the scripts expect them."""
         return [self.meta, self.catalog, self.capacity, self.enrolled, self.waiting, self.holdings, self.redo]
@@ -48,3 +53,8 @@ class RoundKeys:
     def state_keys(self, offering_ids: list[str]) -> list[str]:
         """Every key that holds the round's seat state (not idempotency claims)."""
         return [*self.fixed(), *(self.waitlist(o) for o in offering_ids)]
+
+
+def student_rate_key(namespace: str, student_id: str) -> str:
+    """The rate limit bucket of a student's requests that name no round (the list of rounds)."""
+    return f"{namespace}rate:{student_id}"

@@ -1,7 +1,7 @@
-"""The gate's Lua scripts: package files, each prefixed with the shared prelude, registered once.
+"""The gate's Lua scripts: package files, each prefixed with the shared prelude, read once.
 
-redis-py's registered scripts run by SHA (EVALSHA) and load themselves again on NOSCRIPT, so a
-Redis restart costs one extra round trip, not an error.
+They run by SHA (EVALSHA) through the process's ScriptPipeline, which loads a script again when
+Redis answers NOSCRIPT: a Redis restart costs one extra round trip, not an error.
 """
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
+from quota.pipeline import LuaScript
 
 
 def _source(name: str) -> str:
@@ -19,17 +18,18 @@ def _source(name: str) -> str:
 
 @dataclass(frozen=True)
 class GateScripts:
-    select: AsyncScript
-    drop: AsyncScript
-    capacity: AsyncScript
+    select: LuaScript
+    drop: LuaScript
+    capacity: LuaScript
+    rate: LuaScript
 
     @classmethod
-    def register(cls, client: aioredis.Redis) -> GateScripts:
+    def load(cls) -> GateScripts:
         prelude = _source("common.lua")
         return cls(
             **{
-                name: client.register_script(_assemble(prelude, _source(f"{name}.lua")))
-                for name in ("select", "drop", "capacity")
+                name: LuaScript(name, _assemble(prelude, _source(f"{name}.lua")))
+                for name in ("select", "drop", "capacity", "rate")
             }
         )
 

@@ -14,10 +14,11 @@ import msgspec
 from courses.models import Selection
 from courses.students import StudentProfile
 from quota.entries import Change
-from quota.gate import DropMode, GateUnavailable, IdempotencyClaim, Refused, SeatGate, Seen, SelectMode
+from quota.gate import DropMode, GateUnavailable, IdempotencyClaim, OverRate, Rate, Refused, SeatGate, Seen, SelectMode
 from selection import errors, metrics
 from selection.answers import answer_for, selection_of
 from selection.idempotency import RecordedAnswer, replay
+from selection.ratelimit import over_rate_error
 from selection.refusals import refusal_error
 from selection.writer import Answer, NotCommitted, RedoWriter
 
@@ -41,11 +42,25 @@ class SelectionPath:
         actor: str,
         role: str,
         claim: IdempotencyClaim | None = None,
+        rate: Rate | None = None,
     ) -> Selection | RecordedAnswer:
+        """Decide and commit a selection; with ``rate``, the student's rate limit is counted in
+        the same round trip to the gate."""
         try:
             decision = await self._gate.select(
-                round_id, student, offering_id, waitlist=waitlist, mode=mode, actor=actor, role=role, claim=claim
+                round_id,
+                student,
+                offering_id,
+                waitlist=waitlist,
+                mode=mode,
+                actor=actor,
+                role=role,
+                claim=claim,
+                rate=rate,
             )
+        except OverRate as over:
+            assert rate is not None
+            raise over_rate_error(over, rate) from None
         except Seen as seen:
             assert claim is not None
             return await self._replay(round_id, student.id, offering_id, claim, seen)

@@ -1,51 +1,44 @@
 """Per-student rate limit on student routes, shared by every worker through Redis.
 
-``SELECTION_RATE_LIMIT`` requests per second with a burst of three times that: a sliding
-window of three seconds holding ``3 x rate`` requests, kept atomically in Redis by the
-``limits`` library, keyed on the token's subject.
+``SELECTION_RATE_LIMIT`` requests per second on average with a burst of three times that
+(docs/DECISIONS.md), kept atomically in Redis by the gate's scripts (a GCRA bucket on Redis's
+clock). A select counts inside the very script that decides it, so it costs no round trip of its
+own; every other student request counts through a small script of its own. Buckets are per
+student and round (the round's slot, where the select script can reach them); the list of
+rounds, which names no round, has a bucket of its own.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+import math
 
-from limits import RateLimitItemPerSecond
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from redis.exceptions import RedisError
-
+from quota.gate import GateUnavailable, OverRate, Rate, SeatGate
 from selection import metrics
-from selection.errors import RateLimited
+from selection.errors import DomainError, RateLimited
 
-BURST_SECONDS = 3
+BURST_FACTOR = 3
+
+
+def over_rate_error(over: OverRate, rate: Rate) -> DomainError:
+    """The contract's 429, with Retry-After in whole seconds (at least one)."""
+    metrics.RATE_LIMITED.inc()
+    return RateLimited(
+        f"Over {rate.per_second} requests per second; retry shortly",
+        headers={"Retry-After": str(max(1, math.ceil(over.wait_seconds)))},
+    )
 
 
 class StudentRateLimit:
-    def __init__(self, redis_url: str, rate_per_second: int, namespace: str = "") -> None:
-        parts = urlsplit(redis_url)
-        uri = urlunsplit(parts._replace(scheme="async+" + parts.scheme))
-        self._storage = RedisStorage(uri, implementation="redispy", key_prefix=namespace + "ratelimit")
-        self._limiter = SlidingWindowCounterRateLimiter(self._storage)
-        self._item = RateLimitItemPerSecond(rate_per_second * BURST_SECONDS, BURST_SECONDS)
+    def __init__(self, gate: SeatGate, rate_per_second: int) -> None:
+        self._gate = gate
+        self.rate = Rate(per_second=rate_per_second, burst=rate_per_second * BURST_FACTOR)
 
-    async def check(self, student_id: str) -> None:
+    async def check(self, student_id: str, round_id: str | None) -> None:
         """Count one request; raise RateLimited when over. Fails open if Redis is unreachable:
         the gate itself then answers 503, and a limiter must not turn an outage into 429s."""
         try:
-            allowed = await self._limiter.hit(self._item, "student", student_id)
-        except (RedisError, OSError, ConnectionError):
+            await self._gate.count_request(round_id, student_id, self.rate)
+        except GateUnavailable:
             return
-        if not allowed:
-            metrics.RATE_LIMITED.inc()
-            raise RateLimited(
-                f"Over {self._item.amount // BURST_SECONDS} requests per second; retry shortly",
-                headers={"Retry-After": "1"},
-            )
-
-    async def close(self) -> None:
-        # limits keeps its redis-py client on its bridge and offers no close of its own.
-        client = getattr(self._storage.bridge, "storage", None)
-        if client is not None:
-            await client.aclose()
-            # Connections a cancelled request still held are not back in the pool: close them too.
-            await client.connection_pool.disconnect()
+        except OverRate as over:
+            raise over_rate_error(over, self.rate) from None

@@ -91,7 +91,7 @@ class Runtime:
             writer=writer,
             keeper=keeper,
             path=SelectionPath(pool, gate, writer),
-            rate_limit=StudentRateLimit(settings.redis_url, settings.rate_limit, settings.redis_namespace),
+            rate_limit=StudentRateLimit(gate, settings.rate_limit),
         )
         with contextlib.suppress(Exception):
             await runtime.students.preload()
@@ -114,7 +114,7 @@ class Runtime:
             task.cancel()
         if self.background:
             await asyncio.wait(self.background, timeout=5)
-        for closing in (self.rate_limit.close(), self.redis.aclose(), self.redis.connection_pool.disconnect()):
+        for closing in (self.redis.aclose(), self.redis.connection_pool.disconnect()):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(closing, timeout=2)
         for pool in (self.pool, self.commit_pool):

@@ -52,10 +52,15 @@ def _student(request: Request[Any, Any, Any]) -> Any:
     return who.student
 
 
+#: The route's ``opt`` marker: its rate limit is counted by the gate, in the script that decides.
+RATE_COUNTED_BY_GATE = "rate_counted_by_gate"
+
+
 async def _before(request: Request[Any, Any, Any]) -> None:
     """Rate limit, then request shape: both after auth, before anything is read or decided."""
-    runtime: Runtime = request.app.state.runtime
-    await runtime.rate_limit.check(principal_of(request).sub)
+    if not request.route_handler.opt.get(RATE_COUNTED_BY_GATE):
+        runtime: Runtime = request.app.state.runtime
+        await runtime.rate_limit.check(principal_of(request).sub, request.path_params.get("round_id"))
     require_json(request)
 
 
@@ -150,6 +155,7 @@ async def my_selections(
 
 @post(
     "/rounds/{round_id:str}/selections",
+    opt={RATE_COUNTED_BY_GATE: True},
     status_code=HTTP_201_CREATED,
     summary="Select an offering (201 enrolled, 202 waitlisted)",
     responses=problems(
@@ -172,8 +178,13 @@ async def select(
     claim = (
         claim_from(idempotency_key, "POST", request.url.path, _encode(data)) if idempotency_key is not None else None
     )
-    await runtime.catalog.require_round(round_id)
-    await runtime.catalog.require_offering(data.offering_id)
+    try:
+        await runtime.catalog.require_round(round_id)
+        await runtime.catalog.require_offering(data.offering_id)
+    except errors.NotFound:
+        # The request does not reach the gate, where a select's rate limit is counted.
+        await runtime.rate_limit.check(student.id, round_id)
+        raise
     outcome = await runtime.path.select(
         round_id,
         student,
@@ -183,6 +194,7 @@ async def select(
         actor=student.id,
         role="student",
         claim=claim,
+        rate=runtime.rate_limit.rate,
     )
     if isinstance(outcome, RecordedAnswer):
         return outcome.response()

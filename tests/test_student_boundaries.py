@@ -82,6 +82,31 @@ async def test_over_the_rate_limit_is_429_with_retry_after(client: Client, as_st
 
 
 @pytest.mark.usefixtures("small_round")
+async def test_selects_count_against_the_same_rate_and_a_refused_key_is_not_spent(
+    client: Client, as_student: Headers, db: asyncpg.Connection
+) -> None:
+    # Browsing and selecting share one bucket per student and round (the select counts in the
+    # gate's script): 25 browses leave room for 5 selects of the burst of 30.
+    for _ in range(25):
+        assert (await client.get(PATH, headers=as_student("s1"))).status_code == 200
+    statuses = [
+        (await client.post(PATH, json={"offering_id": "yoga"}, headers=as_student("s1"))).status_code for _ in range(5)
+    ]
+    assert statuses == [201, 409, 409, 409, 409]
+    keyed = {**as_student("s1"), "Idempotency-Key": "after-the-limit"}
+    over = await client.post(PATH, json={"offering_id": "swim"}, headers=keyed)
+    assert over.status_code == 429
+    assert over.json()["code"] == "rate_limited"
+    assert int(over.headers["retry-after"]) >= 1
+    # Nothing was decided and the key was not spent: once the bucket has room, the same key acts.
+    assert await db.fetchval("SELECT count(*) FROM selections WHERE offering_id = 'swim'") == 0
+    await asyncio.sleep(0.15)
+    again = await client.post(PATH, json={"offering_id": "swim"}, headers=keyed)
+    assert again.status_code == 201, again.text
+    assert (await client.post(PATH, json={"offering_id": "swim"}, headers=as_student("s2"))).status_code != 429
+
+
+@pytest.mark.usefixtures("small_round")
 async def test_a_round_state_that_missed_redis_is_carried_over(
     client: Client, as_student: Headers, db: asyncpg.Connection, redis: aioredis.Redis, settings: Settings
 ) -> None:

@@ -76,7 +76,7 @@ async def create_table(database_url: str) -> None:
 async def _before(request: Request[Any, Any, Any]) -> None:
     """The product's students' routes pay for the rate limit and the shape check; so does this."""
     runtime: Runtime = request.app.state.runtime
-    await runtime.rate_limit.check(principal_of(request).sub)
+    await runtime.rate_limit.check(principal_of(request).sub, request.path_params.get("round_id"))
     require_json(request)
 
 

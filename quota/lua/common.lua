@@ -158,6 +158,25 @@ local function round_open(meta, now)
   return true
 end
 
+-- The per-student rate limit (GCRA): `key` holds the time (µs, Redis's clock) at which the
+-- student's bucket is empty again. `rate` requests a second on average, up to `burst` at once.
+-- Returns nil when the request is admitted (and counted), else the refusal with the wait (µs).
+local function over_rate(key, rate, burst)
+  if rate <= 0 then return nil end
+  local clock = redis.call('TIME')
+  local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+  local interval = 1000000 / rate
+  local empty_at = tonumber(redis.call('GET', key) or '0')
+  if empty_at < now then empty_at = now end
+  local after = empty_at + interval
+  local excess = after - now - burst * interval
+  if excess > 0 then
+    return {'err', 'rate_limited', cjson.encode({wait_us = int(excess)})}
+  end
+  redis.call('SET', key, int(after), 'PX', int(math.ceil((after - now) / 1000)))
+  return nil
+end
+
 -- The fingerprint this call claimed its Idempotency-Key with, if it did.
 local CLAIMED = nil
 

@@ -1,12 +1,19 @@
 -- Select an offering: every rule and the seat in one atomic step, the change in the redo log.
 -- ARGV: 1 student, 2 offering, 3 profile JSON [cohort, degree, campus], 4 waitlist wanted (1/0),
 --       5 now (ms), 6 mode (student | admin | override), 7 actor, 8 role, 9 idempotency used (1/0),
---       10 request fingerprint, 11 claim TTL (s), 12 the Idempotency-Key
+--       10 request fingerprint, 11 claim TTL (s), 12 the Idempotency-Key, 13 the student's rate
+--       limit per second (0: none), 14 its burst
+-- KEYS: common.lua's, then 10 the student's rate key in this round
 -- Returns {'ok', status, position, id1, entry1, id2, entry2, ...} | {'err', code, detail} |
 --         {'replay', fingerprint}
 local student, offering = ARGV[1], ARGV[2]
 local profile = cjson.decode(ARGV[3])
 local want_waitlist, now, mode = ARGV[4] == '1', tonumber(ARGV[5]), ARGV[6]
+
+-- The rate limit first, in this same round trip: a request over it is not an answer to keep
+-- under its Idempotency-Key, nor a decision.
+local limited = over_rate(KEYS[10], tonumber(ARGV[13]), tonumber(ARGV[14]))
+if limited then return limited end
 
 local meta, unavailable = loaded_meta()
 if not meta then return unavailable end
