@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from courses.queries import Connection, NamedQueries
 from quota.gate import GateUnavailable, SeatGate
 from quota.loader import LoadedRound, gate_sql, load_round
-from selection.writer import DATABASE_FAILURES, RedoWriter, apply, current_generations
+from selection.writer import DATABASE_FAILURES, RedoWriter, commit_batch
 
 log = logging.getLogger("selection.keeper")
 _queries = NamedQueries("selection", "queries.sql")
@@ -65,14 +65,14 @@ class GateKeeper:
         changes = await self._gate.pending(round_id, older_than_ms, count=10_000)
         if not changes:
             return 0
-        async with self._pool.acquire() as conn, conn.transaction():
-            generation = (await current_generations(conn, [round_id])).get(round_id)
-            fresh = [c for c in changes if c.entry.gen == generation]
-            await apply(conn, fresh, [])
+        # Each entry a job of its own: an entry of a stale generation is discarded, not its neighbours.
+        async with self._pool.acquire() as conn:
+            stale = await commit_batch(conn, [([change], []) for change in changes])
         await self._gate.acknowledge(changes)
-        if fresh:
-            log.info("committed orphaned redo entries", extra={"round_id": round_id, "count": len(fresh)})
-        return len(fresh)
+        committed = len(changes) - len(stale)
+        if committed:
+            log.info("committed orphaned redo entries", extra={"round_id": round_id, "count": committed})
+        return committed
 
     async def rebuild(self, round_id: str, *, force: bool) -> LoadedRound | None:
         """Load the round's state from PostgreSQL into Redis.
@@ -116,14 +116,18 @@ class GateKeeper:
                 await self._redis.hset(meta, "loaded", "0")
 
     async def drain_locked(self, conn: Connection, round_id: str) -> None:
-        """Commit the whole redo log, page by page, before a rebuild deletes it."""
-        generation = await conn.fetchval(gate_sql()("round_generation"), round_id)
+        """Commit the whole redo log, page by page, before a rebuild deletes it.
+
+        Inside the rebuild's transaction, which holds the round's lock exclusively: entries of an
+        older generation are discarded, and the generation cannot change before the rebuild bumps
+        it, after this.
+        """
         after: str | None = None
         while True:
             changes = await self._gate.pending(round_id, None, count=10_000, after=after)
             if not changes:
                 return
-            await apply(conn, [c for c in changes if c.entry.gen == generation], [])
+            await commit_batch(conn, [([change], []) for change in changes])
             after = changes[-1].stream_id
 
     async def ensure_loaded(self) -> bool:

@@ -1,46 +1,12 @@
 -- Queries of the selection path: committing the gate's changes, and the students' reads.
 
--- name: lock_rounds_shared
--- Held until commit: a rebuild of one of these rounds (exclusive lock) waits for this batch.
-SELECT pg_advisory_xact_lock_shared(hashtext('gate:' || r)) FROM unnest($1::text[]) AS r;
-
--- name: round_generations
-SELECT id, generation FROM rounds WHERE id = ANY($1::text[]);
-
--- name: apply_changes
--- One statement for a whole batch: selections (an older change never overwrites a newer one),
--- their audit events (once per change, however often it is committed) and the first answers
--- to Idempotency-Keys.
-WITH input AS (
-    SELECT *
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
-                $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[])
-         AS t(round_id, student_id, offering_id, status, seq, wait_seq, at, actor, role, action, detail)
-), latest AS (
-    SELECT DISTINCT ON (round_id, student_id, offering_id) *
-    FROM input
-    ORDER BY round_id, student_id, offering_id, seq DESC
-), applied AS (
-    INSERT INTO selections AS s (round_id, student_id, offering_id, status, seq, wait_seq, created_at, updated_at)
-    SELECT round_id, student_id, offering_id, status, seq, wait_seq, at, at FROM latest
-    ON CONFLICT (round_id, student_id, offering_id) DO UPDATE
-        SET status = excluded.status,
-            seq = excluded.seq,
-            wait_seq = excluded.wait_seq,
-            -- A selection made anew after a drop is a new selection; a promotion is not.
-            created_at = CASE WHEN s.status = 'dropped' THEN excluded.created_at ELSE s.created_at END,
-            updated_at = excluded.updated_at
-        WHERE s.seq < excluded.seq
-    RETURNING 1
-)
-INSERT INTO audit_events (at, actor, role, action, round_id, student_id, offering_id, outcome, detail, seq)
-SELECT at, actor, role, action, round_id, student_id, offering_id, 'ok', detail, seq FROM input
-ON CONFLICT (round_id, seq) DO NOTHING;
-
--- name: record_answers
-INSERT INTO idempotency_keys (student_id, key, round_id, fingerprint, status, body)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::bytea[])
-ON CONFLICT (student_id, round_id, key) DO NOTHING;
+-- name: commit_batch
+-- The whole group commit, in one call (migrations/0002_commit_batch.sql): the rounds' shared
+-- locks, their generations, the fresh jobs' changes and answers. Returns the stale jobs.
+SELECT commit_batch($1::integer[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
+                    $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[],
+                    $14::integer[], $15::text[], $16::text[], $17::text[], $18::text[], $19::integer[],
+                    $20::bytea[]);
 
 -- name: recorded_answer
 SELECT fingerprint, status, body FROM idempotency_keys WHERE student_id = $1 AND round_id = $2 AND key = $3;

@@ -1,10 +1,10 @@
 """Group commit: the gate's changes, committed to PostgreSQL in the gate's order, many per commit.
 
 A request whose change the gate accepted waits here until the change is committed; changes
-queued while a commit is under way share the next one (one statement, one commit per batch), so
-the batch grows with the load. A batch first takes each round's lock in shared mode and reads
-the round's gate generation: a change decided by an older generation of the gate (before a
-rebuild from PostgreSQL) is never committed, since the rebuilt gate does not count it.
+queued while a commit is under way share the next one (one call to PostgreSQL, one commit per
+batch), so the batch grows with the load. A batch first takes each round's lock in shared mode
+and reads the round's gate generation: a change decided by an older generation of the gate
+(before a rebuild from PostgreSQL) is never committed, since the rebuilt gate does not count it.
 """
 
 from __future__ import annotations
@@ -82,42 +82,46 @@ def _answers_of(changes: Sequence[Change]) -> list[Answer]:
     return answers
 
 
-async def apply(conn: Connection, changes: Sequence[Change], answers: Sequence[Answer]) -> None:
-    """Write changes and answers inside the caller's transaction (idempotent)."""
-    answers = [*answers, *_answers_of(changes)]
-    if changes:
-        entries = [(c.round_id, c.entry) for c in changes]
-        await conn.execute(
-            _queries("apply_changes"),
-            [r for r, _ in entries],
-            [e.student for _, e in entries],
-            [e.offering for _, e in entries],
-            [e.status for _, e in entries],
-            [e.seq for _, e in entries],
-            [e.wait_seq for _, e in entries],
-            [dt.datetime.fromtimestamp(e.at / 1000, dt.UTC) for _, e in entries],
-            [e.actor for _, e in entries],
-            [e.role for _, e in entries],
-            [e.action for _, e in entries],
-            [describe(e) for _, e in entries],
-        )
-    if answers:
-        await conn.execute(
-            _queries("record_answers"),
-            [a.student_id for a in answers],
-            [a.key for a in answers],
-            [a.round_id for a in answers],
-            [a.fingerprint for a in answers],
-            [a.status for a in answers],
-            [a.body for a in answers],
-        )
+#: A job's changes and answers: committed whole or not at all.
+JobContent = tuple[Sequence[Change], Sequence[Answer]]
 
 
-async def current_generations(conn: Connection, round_ids: list[str]) -> dict[str, int]:
-    """Take the rounds' shared locks, then read their generations (in this order: see above)."""
-    await conn.execute(_queries("lock_rounds_shared"), round_ids)
-    rows = await conn.fetch(_queries("round_generations"), round_ids)
-    return {r["id"]: r["generation"] for r in rows}
+async def commit_batch(conn: Connection, jobs: Sequence[JobContent]) -> set[int]:
+    """Commit the jobs in one call and one transaction of its own (idempotent); returns the
+    indexes of the stale jobs, those with a change decided by an older generation of the gate,
+    of which nothing was written.
+
+    ``conn`` must not be inside a transaction of its caller's unless it already holds the
+    rounds' locks exclusively (a rebuild): the function takes each round's lock in shared mode,
+    then reads the generations, and the fence holds only if the locks are held until commit.
+    """
+    changes = [(j, c.round_id, c.entry) for j, (job_changes, _) in enumerate(jobs) for c in job_changes]
+    answers = [(j, a) for j, (_, job_answers) in enumerate(jobs) for a in job_answers]
+    answers += [(j, a) for j, (job_changes, _) in enumerate(jobs) for a in _answers_of(job_changes)]
+    stale: list[int] = await conn.fetchval(
+        _queries("commit_batch"),
+        [j for j, _, _ in changes],
+        [r for _, r, _ in changes],
+        [e.student for _, _, e in changes],
+        [e.offering for _, _, e in changes],
+        [e.status for _, _, e in changes],
+        [e.seq for _, _, e in changes],
+        [e.wait_seq for _, _, e in changes],
+        [dt.datetime.fromtimestamp(e.at / 1000, dt.UTC) for _, _, e in changes],
+        [e.actor for _, _, e in changes],
+        [e.role for _, _, e in changes],
+        [e.action for _, _, e in changes],
+        [describe(e) for _, _, e in changes],
+        [e.gen for _, _, e in changes],
+        [j for j, _ in answers],
+        [a.student_id for _, a in answers],
+        [a.key for _, a in answers],
+        [a.round_id for _, a in answers],
+        [a.fingerprint for _, a in answers],
+        [a.status for _, a in answers],
+        [a.body for _, a in answers],
+    )
+    return set(stale)
 
 
 class RedoWriter:
@@ -150,21 +154,13 @@ class RedoWriter:
             await self._commit(jobs)
 
     async def _commit(self, jobs: list[_Job]) -> None:
-        rounds = sorted({c.round_id for job in jobs for c in job.changes})
         started = time.perf_counter()
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                generations = await current_generations(conn, rounds)
-                accepted: list[_Job] = []
-                stale: list[_Job] = []
-                for job in jobs:
-                    fresh = all(generations.get(c.round_id) == c.entry.gen for c in job.changes)
-                    (accepted if fresh else stale).append(job)
-                await apply(
-                    conn,
-                    [c for job in accepted for c in job.changes],
-                    [a for job in accepted for a in job.answers],
-                )
+            # No transaction around the call: the call alone is one (it takes the locks, reads the
+            # generations and writes, all before its commit), and BEGIN and COMMIT would add two
+            # round trips to PostgreSQL per batch.
+            async with self._pool.acquire() as conn:
+                stale = await commit_batch(conn, [(job.changes, job.answers) for job in jobs])
         except DATABASE_FAILURES as exc:
             log.warning("commit failed; changes stay in the redo log", extra={"error": repr(exc)})
             for job in jobs:
@@ -173,12 +169,13 @@ class RedoWriter:
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCH_SIZE.observe(sum(len(job.changes) for job in jobs))
         self.batches += 1
-        for job in accepted:
-            self.changes += len(job.changes)
-            self._committed.extend(job.changes)
-            _settle(job, None)
-        for job in stale:
-            _settle(job, NotCommitted("the gate was rebuilt before this change was committed"))
+        for index, job in enumerate(jobs):
+            if index in stale:
+                _settle(job, NotCommitted("the gate was rebuilt before this change was committed"))
+            else:
+                self.changes += len(job.changes)
+                self._committed.extend(job.changes)
+                _settle(job, None)
 
 
 def _settle(job: _Job, error: Exception | None) -> None:
