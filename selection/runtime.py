@@ -52,7 +52,7 @@ class Runtime:
         # The writer and the upkeep loop commit through connections of their own: behind a
         # burst's thousands of reads waiting for a pooled connection, a group commit would
         # starve, and with it every request waiting for its change to be committed.
-        commit_pool = await create_pool(settings.database_url, size=2)
+        commit_pool = await create_pool(settings.database_url, size=2, reset_sessions=False)
         # A blocking pool: under a burst a command waits for a free connection instead of
         # failing with "too many connections".
         redis_pool = aioredis.BlockingConnectionPool.from_url(
