@@ -234,13 +234,6 @@ class SeatGate:
         )
         return self._decision(round_id, reply)
 
-    async def forget_claim(self, round_id: str, student_id: str, key: str) -> None:
-        """Release a claim whose answer could not be recorded, so that a retry acts afresh."""
-        try:
-            await self._redis.delete(self.keys(round_id).idempotency(student_id, key))
-        except RedisError as exc:
-            raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc
-
     async def live_counts(
         self, round_id: str, *, max_age: float = 0.0
     ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:

@@ -6,8 +6,6 @@ status codes of the answers it records.
 
 from __future__ import annotations
 
-import contextlib
-
 import asyncpg
 import msgspec
 
@@ -142,8 +140,9 @@ class SelectionPath:
                     [], [Answer(student_id, claim.key, round_id, claim.fingerprint, error.status, body)]
                 )
             except NotCommitted as exc:
-                with contextlib.suppress(GateUnavailable):
-                    await self._gate.forget_claim(round_id, student_id, claim.key)
+                # The claim keeps the refusal (the gate's settle()), and it stays: the answer may
+                # have been committed with only PostgreSQL's reply lost, so a repeat must get this
+                # same refusal (replayed and recorded again), never a decision made afresh.
                 raise errors.Unavailable("The answer could not be recorded; repeat the request") from exc
         raise error
 

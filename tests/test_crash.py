@@ -27,6 +27,7 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
+from quota.keys import RoundKeys
 from selection.auth import mint_token
 from tests.builders import add_offering, add_round, add_students, weekly
 from tests.live import LiveRedis, LiveService, PostgresProxy, postgres_target, through
@@ -104,7 +105,7 @@ async def launch(tmp_path: Path, database_url: str) -> AsyncIterator[Launch]:
     started: list[Live] = []
     redis = LiveRedis()
 
-    async def start(*, via_proxy: bool = False) -> Live:
+    async def start(*, via_proxy: bool = False, workers: int = 2) -> Live:
         proxy = None
         url = database_url
         if via_proxy:
@@ -120,6 +121,7 @@ async def launch(tmp_path: Path, database_url: str) -> AsyncIterator[Launch]:
                 "SELECTION_RECOVERY_AFTER_SECONDS": "1",
                 "SELECTION_GATE_UPKEEP_SECONDS": "0.2",
             },
+            workers=workers,
         )
         live = Live(service, redis, database_url, proxy)
         started.append(live)
@@ -627,3 +629,47 @@ async def test_rebuild_against_the_live_service(db: asyncpg.Connection, launch: 
 
         assert_contract_answers(crowd, transport_errors=False)
         await settle(live, crowd)
+
+
+@bounded(90)
+async def test_a_refusal_whose_answer_was_not_recorded_answers_its_repeat(
+    db: asyncpg.Connection, launch: Launch
+) -> None:
+    await add_students(db, "first", "second")
+    await add_offering(db, "solo", capacity=1, category="pe", schedule=[weekly("fri", "09:00", "10:00")])
+    await add_round(db, ROUND, ["solo"])
+    # One worker: its catalog cache, warm from the first select, lets a select reach the gate
+    # while PostgreSQL is cut off.
+    live = await launch(via_proxy=True, workers=1)
+    assert live.proxy is not None
+    gate = aioredis.Redis.from_url(live.redis.url)
+    async with http(live) as client:
+        taken = await client.post(PATH, json={"offering_id": "solo"}, headers=auth("first"))
+        assert taken.status_code == 201, taken.text
+        keyed = {**auth("second"), "Idempotency-Key": "second-solo"}
+        live.proxy.cut()
+        try:
+            cut = await client.post(PATH, json={"offering_id": "solo"}, headers=keyed)
+        finally:
+            live.proxy.restore()
+        assert cut.status_code == 503, cut.text
+        # The gate refused it (course_full) and keeps the refusal with the claim; recording the
+        # answer is what failed.
+        claim = await gate.get(RoundKeys("", ROUND).idempotency("second", "second-solo"))
+        await gate.aclose()
+        assert claim is not None
+        assert b"course_full" in claim, claim
+        await live.service.wait_ready(15)
+        # The seat is free again: a decision made afresh would enrol the repeat. The answer to a
+        # key is the one decided first, whether or not its recording got back to the worker.
+        assert (await client.delete(f"{PATH}/solo", headers=auth("first"))).status_code == 204
+        again = await client.post(PATH, json={"offering_id": "solo"}, headers=keyed)
+    assert again.status_code == 409, again.text
+    assert again.json()["code"] == "course_full"
+    assert again.headers.get("idempotent-replayed") == "true"
+    recorded = await db.fetchrow(
+        "SELECT status FROM idempotency_keys WHERE student_id = 'second' AND key = 'second-solo'"
+    )
+    assert recorded is not None
+    assert recorded["status"] == 409
+    assert await db.fetchval("SELECT count(*) FROM selections WHERE student_id = 'second'") == 0
