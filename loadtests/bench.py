@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import click
 import msgspec
 
+from loadtests.cpu import CpuMeter, classifier
 from loadtests.machine import describe
 from loadtests.opening import report_dir
 from loadtests.stack import ROOT, Service, load_demo, local_service, local_stores, raise_file_limit
@@ -54,6 +56,8 @@ class Target(msgspec.Struct, kw_only=True):
     errors: dict[str, int] = {}
     #: Rows found in PostgreSQL afterwards, for the targets that write.
     stored: int | None = None
+    #: CPU per request (µs) by component: the workers, Redis, PostgreSQL, the load generator.
+    cpu_us: dict[str, float] = {}
     note: str = ""
 
 
@@ -102,7 +106,15 @@ def prepare_round(service: Service, offerings: int) -> list[str]:
 
 
 def run_wrk(
-    service: Service, name: str, what: str, path: str, tokens: Path, offerings: list[str], cfg: BenchConfig, out: Path
+    service: Service,
+    name: str,
+    what: str,
+    path: str,
+    tokens: Path,
+    offerings: list[str],
+    cfg: BenchConfig,
+    out: Path,
+    meter: CpuMeter | None = None,
 ) -> Target:
     command = [
         "wrk",
@@ -122,7 +134,10 @@ def run_wrk(
         "1" if cfg.idempotency_key else "0",
     ]
     click.echo(f"wrk: {name} ({cfg.seconds} s, {cfg.connections} connections)", err=True)
+    if meter is not None:
+        meter.start()
     done = subprocess.run(command, capture_output=True, text=True, timeout=cfg.seconds + 60, check=False)
+    spent = meter.stop() if meter is not None else {}
     (out / f"wrk-{name}.txt").write_text(done.stdout + done.stderr)
     line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
@@ -140,7 +155,23 @@ def run_wrk(
         max_ms=raw["max_us"] / 1000,
         statuses=raw["statuses"] or {},
         errors={k: v for k, v in raw["errors"].items() if v},
+        cpu_us={k: round(v * 1e6 / raw["requests"], 1) for k, v in spent.items()} if raw["requests"] else {},
     )
+
+
+async def _postmaster_pid(database_url: str) -> int | None:
+    """The PostgreSQL server's main process (its backends are its children), if it runs here."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        directory = await conn.fetchval("SHOW data_directory")
+    finally:
+        await conn.close()
+    try:
+        return int((Path(directory) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 async def _count(database_url: str, sql: str, *args: object) -> int:
@@ -245,12 +276,40 @@ def markdown(result: BenchResult, machine: dict[str, str]) -> str:
             f"{max_ms} | {statuses} | {stored} |"
         )
     lines += [f"\n{t.name}: {t.note}" for t in result.targets if t.note]
+    lines += cpu_table(result.targets)
     lines += ["", "## Ratios", ""]
     lines += [f"- {k}: **{v}**" for k, v in result.ratios.items()] or ["- none (a target is missing)"]
     if result.todo:
         lines += ["", "## Not measured", ""] + [f"- {t}" for t in result.todo]
     lines += ["", "## selection check", "", "```", result.check.strip(), "```", ""]
     return "\n".join(lines)
+
+
+COMPONENTS = ("workers", "redis", "postgres", "load generator")
+
+
+def cpu_table(targets: list[Target]) -> list[str]:
+    """CPU per request by component, and the rate the machine's cores would allow at that cost."""
+    measured = [t for t in targets if t.cpu_us]
+    if not measured:
+        return []
+    cores = os.cpu_count() or 1
+    lines = [
+        "",
+        "## CPU per request (µs), by component",
+        "",
+        f"Read from /proc during each target. At the total below, the machine's {cores} cores allow at most "
+        "the last column, whatever the code does above them.",
+        "",
+        "| target | " + " | ".join(COMPONENTS) + " | total | cores allow (req/s) |",
+        "| --- | " + " | ".join("---:" for _ in COMPONENTS) + " | ---: | ---: |",
+    ]
+    for t in measured:
+        total = sum(t.cpu_us.get(c, 0.0) for c in COMPONENTS)
+        cells = " | ".join(f"{t.cpu_us.get(c, 0.0):.0f}" for c in COMPONENTS)
+        allow = f"{cores * 1e6 / total:,.0f}" if total else "-"
+        lines.append(f"| {t.name} | {cells} | {total:.0f} | {allow} |")
+    return lines
 
 
 def run_bench(cfg: BenchConfig) -> BenchResult:
@@ -275,6 +334,14 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
             offerings = prepare_round(service, cfg.offerings)
             from courses.demo import demo_students
 
+            assert service.pid is not None
+            meter = CpuMeter(
+                classifier(
+                    service_pgid=service.pid,
+                    redis_port=int(redis_url.rsplit(":", 1)[1].split("/")[0]),
+                    postgres_pid=asyncio.run(_postmaster_pid(database_url)),
+                )
+            )
             tokens = out / "tokens.txt"
             tokens.write_text("\n".join(mint(service.secret, s.id, ttl_seconds=3600) for s in demo_students()) + "\n")
             try:
@@ -285,7 +352,7 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
                 }
                 for name, (what, prefix) in paths.items():
                     path = f"{prefix}/rounds/{BENCH_ROUND}/selections"
-                    targets.append(run_wrk(service, name, what, path, tokens, offerings, cfg, out))
+                    targets.append(run_wrk(service, name, what, path, tokens, offerings, cfg, out, meter))
             finally:
                 tokens.unlink(missing_ok=True)
             by = {t.name: t for t in targets}
@@ -366,6 +433,9 @@ def main(
         click.echo(f"{t.name:8} {t.requests_per_s:8.0f} req/s  p50 {t.p50_ms:7.2f} ms  p99 {t.p99_ms:8.2f} ms")
         if t.note:
             click.echo(f"         {t.note}")
+        if t.cpu_us:
+            spent = ", ".join(f"{c} {t.cpu_us.get(c, 0.0):.0f}" for c in COMPONENTS)
+            click.echo(f"         CPU µs per request: {spent}")
     for key, value in result.ratios.items():
         click.echo(f"{key}: {value}")
     if result.exit_code:
