@@ -89,10 +89,9 @@ async def list_offerings(
     # Students of one cohort, degree and campus see the same page: at the opening burst it is
     # built once per BROWSE_SECONDS for each of them, not once per request.
     key = (round_id, student.cohort, student.degree, student.campus, category, available, q)
-    body = runtime.catalog.browse_page(key, BROWSE_SECONDS)
-    if body is None:
-        body = await _offerings_page(runtime, header, student, category, available, q)
-        runtime.catalog.keep_browse_page(key, body)
+    body = await runtime.catalog.browse_page(
+        key, BROWSE_SECONDS, lambda: _offerings_page(runtime, header, student, category, available, q)
+    )
     return Response(body, media_type="application/json")
 
 
