@@ -2,14 +2,16 @@
 
 Existence answers are cached only when positive (a round created on another worker is found on
 the first miss); round and offering details live for a couple of seconds, which is as fresh as
-an administrator's edit needs to be, and keeps the opening burst off PostgreSQL.
+an administrator's edit needs to be, and keeps the opening burst off PostgreSQL. Each expired
+value is read again by one request while the others keep the previous one (for at most as long
+again) or, when there is none, await that one read.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Iterator
+import functools
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -19,6 +21,7 @@ from courses.models import Eligibility, Offering
 from courses.queries import NamedQueries
 from courses.store import UNREACHABLE
 from selection import errors
+from selection.coalesced import CoalescedCache
 
 _queries = NamedQueries("selection", "queries.sql")
 
@@ -35,29 +38,27 @@ class CatalogView:
     def __init__(self, pool: asyncpg.Pool, ttl: float = 2.0) -> None:
         self._pool = pool
         self._ttl = ttl
-        self._rounds: dict[str, tuple[float, RoundHeader]] = {}
-        self._offerings: dict[str, tuple[float, list[Offering]]] = {}
+        # A missing round is not remembered: one created on another worker is found at once.
+        self._rounds: CoalescedCache[str, RoundHeader | None] = CoalescedCache(keep=_is_round)
+        self._offerings: CoalescedCache[str, list[Offering]] = CoalescedCache()
         self._known_offerings: set[str] = set()
-        self._pages: dict[tuple[object, ...], tuple[float, bytes]] = {}
+        self._pages: CoalescedCache[tuple[object, ...], bytes] = CoalescedCache()
 
     async def round(self, round_id: str) -> RoundHeader | None:
-        hit = self._rounds.get(round_id)
-        now = time.monotonic()
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
+        return await self._rounds.get(round_id, self._ttl, functools.partial(self._read_round, round_id))
+
+    async def _read_round(self, round_id: str) -> RoundHeader | None:
         with _reaching_postgres():
             row = await self._pool.fetchrow(_queries("round_header"), round_id)
         if row is None:
             return None
-        header = RoundHeader(
+        return RoundHeader(
             id=row["id"],
             mode=row["mode"],
             state=row["state"],
             eligibility=msgspec.convert(row["eligibility"] or {}, Eligibility),
             waitlist=row["waitlist"],
         )
-        self._rounds[round_id] = (now, header)
-        return header
 
     async def require_round(self, round_id: str) -> RoundHeader:
         """The round, or a 404."""
@@ -82,33 +83,30 @@ class CatalogView:
         return False
 
     async def offerings(self, round_id: str) -> list[Offering]:
-        hit = self._offerings.get(round_id)
-        now = time.monotonic()
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
+        return await self._offerings.get(round_id, self._ttl, functools.partial(self._read_offerings, round_id))
+
+    async def _read_offerings(self, round_id: str) -> list[Offering]:
         with _reaching_postgres():
             rows = await self._pool.fetch(_queries("round_offering_details"), round_id)
         offerings = [msgspec.convert(_plain(row), Offering) for row in rows]
-        self._offerings[round_id] = (now, offerings)
         self._known_offerings.update(o.id for o in offerings)
         return offerings
 
-    def browse_page(self, key: tuple[object, ...], max_age: float) -> bytes | None:
-        """An encoded offerings page built at most ``max_age`` seconds ago, if any."""
-        hit = self._pages.get(key)
-        if hit is not None and time.monotonic() - hit[0] < max_age:
-            return hit[1]
-        return None
-
-    def keep_browse_page(self, key: tuple[object, ...], body: bytes) -> None:
-        if len(self._pages) > 4096:
-            self._pages.clear()
-        self._pages[key] = (time.monotonic(), body)
+    async def browse_page(
+        self, key: tuple[object, ...], max_age: float, build: Callable[[], Awaitable[bytes]]
+    ) -> bytes:
+        """The encoded offerings page for ``key``, built by ``build`` at most once per ``max_age``
+        seconds however many students ask for it at the same time."""
+        return await self._pages.get(key, max_age, build)
 
     def forget(self) -> None:
         self._rounds.clear()
         self._offerings.clear()
         self._pages.clear()
+
+
+def _is_round(header: RoundHeader | None) -> bool:
+    return header is not None
 
 
 @contextlib.contextmanager

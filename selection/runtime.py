@@ -19,6 +19,7 @@ from quota.gate import GateUnavailable, SeatGate
 from selection.catalog_view import CatalogView
 from selection.database import create_pool
 from selection.keeper import GateKeeper
+from selection.live_seats import LiveSeats
 from selection.path import SelectionPath
 from selection.ratelimit import StudentRateLimit
 from selection.settings import Settings
@@ -38,6 +39,7 @@ class Runtime:
     students: StudentDirectory
     catalog: CatalogView
     gate: SeatGate
+    seats: LiveSeats
     writer: RedoWriter
     keeper: GateKeeper
     path: SelectionPath
@@ -88,6 +90,7 @@ class Runtime:
             students=StudentDirectory(pool),
             catalog=CatalogView(pool),
             gate=gate,
+            seats=LiveSeats(gate),
             writer=writer,
             keeper=keeper,
             path=SelectionPath(pool, gate, writer),

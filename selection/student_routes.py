@@ -29,7 +29,9 @@ _encode = msgspec.json.Encoder().encode
 PathId = Annotated[str, PathParameter(pattern=ID_PATTERN, max_length=64)]
 IdempotencyKey = Annotated[str | None, HeaderParameter(name=HEADER, required=False)]
 STUDENT_BODY_LIMIT = 64 * 1024
-#: How old the live seats of a browse may be: a select is always decided on the live count.
+#: How long a browse page, and the seat counts it is built from, stay fresh. Each may be served
+#: as long again while its one refresh runs, so a browse shows seats at most four times this old: a
+#: select is always decided on the live count.
 BROWSE_SECONDS = 0.25
 
 
@@ -94,10 +96,9 @@ async def list_offerings(
     # Students of one cohort, degree and campus see the same page: at the opening burst it is
     # built once per BROWSE_SECONDS for each of them, not once per request.
     key = (round_id, student.cohort, student.degree, student.campus, category, available, q)
-    body = runtime.catalog.browse_page(key, BROWSE_SECONDS)
-    if body is None:
-        body = await _offerings_page(runtime, header, student, category, available, q)
-        runtime.catalog.keep_browse_page(key, body)
+    body = await runtime.catalog.browse_page(
+        key, BROWSE_SECONDS, lambda: _offerings_page(runtime, header, student, category, available, q)
+    )
     return Response(body, media_type="application/json")
 
 
@@ -111,7 +112,7 @@ async def _offerings_page(
 ) -> bytes:
     offerings = await runtime.catalog.offerings(header.id)
     try:
-        capacity, enrolled, waiting = await runtime.gate.live_counts(header.id, max_age=BROWSE_SECONDS)
+        capacity, enrolled, waiting = await runtime.seats.counts(header.id, BROWSE_SECONDS)
     except GateUnavailable as exc:
         raise errors.Unavailable("Live seats are loading; repeat the request") from exc
     in_round = header.eligibility.admits(student.cohort, student.degree, student.campus)
