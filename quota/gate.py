@@ -95,7 +95,6 @@ class SeatGate:
         self._pipeline = ScriptPipeline(client)
         self._keys: dict[str, RoundKeys] = {}
         self._offerings: dict[str, list[str]] = {}
-        self._counts: dict[str, tuple[float, tuple[dict[str, int], dict[str, int], dict[str, int]]]] = {}
 
     def keys(self, round_id: str) -> RoundKeys:
         keys = self._keys.get(round_id)
@@ -234,16 +233,9 @@ class SeatGate:
         )
         return self._decision(round_id, reply)
 
-    async def live_counts(
-        self, round_id: str, *, max_age: float = 0.0
-    ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
-        """(capacity, enrolled, waiting) per offering, read in one round trip; a reading at most
-        ``max_age`` seconds old may be reused (browsing needs seats live to a fraction of a
-        second, not the cost of three 180-field hashes per request at the opening burst)."""
-        if max_age > 0:
-            cached = self._counts.get(round_id)
-            if cached is not None and time.monotonic() - cached[0] < max_age:
-                return cached[1]
+    async def live_counts(self, round_id: str) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+        """(capacity, enrolled, waiting) per offering, read in one round trip (callers that can
+        take a reading a fraction of a second old share one: selection/live_seats.py)."""
         keys = self.keys(round_id)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
@@ -260,9 +252,7 @@ class SeatGate:
         def ints(raw: dict[bytes, bytes]) -> dict[str, int]:
             return {k.decode(): int(v) for k, v in raw.items()}
 
-        counts = ints(cap), ints(enr), ints(wlc)
-        self._counts[round_id] = (time.monotonic(), counts)
-        return counts
+        return ints(cap), ints(enr), ints(wlc)
 
     async def loaded_generation(self, round_id: str) -> int | None:
         """The generation of the round's loaded state, or None when it is not loaded."""

@@ -32,7 +32,7 @@ STUDENT_BODY_LIMIT = 64 * 1024
 #: How long a browse page, and the seat counts it is built from, stay fresh. Each may be served
 #: as long again while its one refresh runs, so a browse shows seats at most four times this old: a
 #: select is always decided on the live count.
-BROWSE_SECONDS = 0.25
+BROWSE_SECONDS = 0.125
 
 
 class SelectBody(Body):
