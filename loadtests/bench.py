@@ -11,6 +11,7 @@ and without limits lets every select succeed, so every 201 is a durable enrollme
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -41,6 +42,8 @@ class BenchConfig(msgspec.Struct, kw_only=True):
     gate_seconds: float = 5.0
     gate_concurrency: int = 64
     idempotency_key: bool = False
+    #: py-spy on the workers during the product target.
+    profile: bool = False
 
 
 class Target(msgspec.Struct, kw_only=True):
@@ -285,6 +288,29 @@ def markdown(result: BenchResult, machine: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+ROUTES = {
+    "floor": ("authenticated no-op route, same body, same stack", "/bench/noop"),
+    "naive": ("one transaction per select, offering row locked (loadtests/baselines)", "/bench/naive"),
+    "product": ("POST /api/v1/rounds/{id}/selections: gate + group commit", "/api/v1"),
+}
+
+
+def measure_routes(
+    service: Service, tokens: Path, offerings: list[str], cfg: BenchConfig, out: Path, meter: CpuMeter
+) -> list[Target]:
+    """wrk against each route in turn (py-spy on the workers during the product's, if asked)."""
+    targets = []
+    for name, (what, prefix) in ROUTES.items():
+        path = f"{prefix}/rounds/{BENCH_ROUND}/selections"
+        with contextlib.ExitStack() as stack:
+            if cfg.profile and name == "product" and service.pid is not None:
+                from loadtests.profile import recording
+
+                stack.enter_context(recording(service.pid, out, cfg.seconds))
+            targets.append(run_wrk(service, name, what, path, tokens, offerings, cfg, out, meter))
+    return targets
+
+
 COMPONENTS = ("workers", "redis", "postgres", "load generator")
 
 
@@ -345,14 +371,7 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
             tokens = out / "tokens.txt"
             tokens.write_text("\n".join(mint(service.secret, s.id, ttl_seconds=3600) for s in demo_students()) + "\n")
             try:
-                paths = {
-                    "floor": ("authenticated no-op route, same body, same stack", "/bench/noop"),
-                    "naive": ("one transaction per select, offering row locked (loadtests/baselines)", "/bench/naive"),
-                    "product": ("POST /api/v1/rounds/{id}/selections: gate + group commit", "/api/v1"),
-                }
-                for name, (what, prefix) in paths.items():
-                    path = f"{prefix}/rounds/{BENCH_ROUND}/selections"
-                    targets.append(run_wrk(service, name, what, path, tokens, offerings, cfg, out, meter))
+                targets += measure_routes(service, tokens, offerings, cfg, out, meter)
             finally:
                 tokens.unlink(missing_ok=True)
             by = {t.name: t for t in targets}
@@ -390,7 +409,14 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
         todo=todo,
     )
     (out / "bench.json").write_bytes(msgspec.json.format(msgspec.json.encode(result)))
-    (out / "bench.md").write_text(markdown(result, where))
+    text = markdown(result, where)
+    if cfg.profile:
+        from loadtests.profile import markdown as profile_markdown
+
+        text += "\n" + profile_markdown(out / "profile.raw.txt").replace(
+            "## Profile (", "## Profile of the product target ("
+        )
+    (out / "bench.md").write_text(text)
     return result
 
 
@@ -404,6 +430,7 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
 @click.option("--gate-seconds", type=float, default=5.0, show_default=True)
 @click.option("--gate-concurrency", type=int, default=64, show_default=True)
 @click.option("--idempotency-key", is_flag=True, help="Send an Idempotency-Key with every select.")
+@click.option("--profile", is_flag=True, help="py-spy on the workers during the product target (slows it down).")
 def main(
     port: int,
     workers: int,
@@ -414,6 +441,7 @@ def main(
     gate_seconds: float,
     gate_concurrency: int,
     idempotency_key: bool,
+    profile: bool,
 ) -> None:
     """Measure durable selects: product, naive design, no-op floor, gate ceiling; one report."""
     result = run_bench(
@@ -427,6 +455,7 @@ def main(
             gate_seconds=gate_seconds,
             gate_concurrency=gate_concurrency,
             idempotency_key=idempotency_key,
+            profile=profile,
         )
     )
     for t in result.targets:
