@@ -3,10 +3,8 @@
 -- name: commit_batch
 -- The whole group commit, in one call (migrations/0002_commit_batch.sql): the rounds' shared
 -- locks, their generations, the fresh jobs' changes and answers. Returns the stale jobs.
-SELECT commit_batch($1::integer[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
-                    $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[],
-                    $14::integer[], $15::text[], $16::text[], $17::text[], $18::text[], $19::integer[],
-                    $20::bytea[]);
+-- The documents are sent as text: they are encoded once, by msgspec, whatever codec the connection has for json.
+SELECT commit_batch($1::text::json, $2::text::json);
 
 -- name: recorded_answer
 SELECT fingerprint, status, body FROM idempotency_keys WHERE student_id = $1 AND round_id = $2 AND key = $3;

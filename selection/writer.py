@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import time
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from selection.answers import answer_for
 log = logging.getLogger("selection.writer")
 
 _queries = NamedQueries("selection", "queries.sql")
+_encode = msgspec.json.Encoder().encode
 
 
 #: PostgreSQL failed the statement or could not be reached: nothing of the batch is committed.
@@ -95,31 +95,34 @@ async def commit_batch(conn: Connection, jobs: Sequence[JobContent]) -> set[int]
     rounds' locks exclusively (a rebuild): the function takes each round's lock in shared mode,
     then reads the generations, and the fence holds only if the locks are held until commit.
     """
-    changes = [(j, c.round_id, c.entry) for j, (job_changes, _) in enumerate(jobs) for c in job_changes]
+    changes = [
+        (
+            j,
+            c.round_id,
+            e.student,
+            e.offering,
+            e.status,
+            e.seq,
+            e.wait_seq,
+            e.at,
+            e.actor,
+            e.role,
+            e.action,
+            e.gen,
+            describe(e),
+        )
+        for j, (job_changes, _) in enumerate(jobs)
+        for c in job_changes
+        for e in (c.entry,)
+    ]
     answers = [(j, a) for j, (_, job_answers) in enumerate(jobs) for a in job_answers]
     answers += [(j, a) for j, (job_changes, _) in enumerate(jobs) for a in _answers_of(job_changes)]
     stale: list[int] = await conn.fetchval(
         _queries("commit_batch"),
-        [j for j, _, _ in changes],
-        [r for _, r, _ in changes],
-        [e.student for _, _, e in changes],
-        [e.offering for _, _, e in changes],
-        [e.status for _, _, e in changes],
-        [e.seq for _, _, e in changes],
-        [e.wait_seq for _, _, e in changes],
-        [dt.datetime.fromtimestamp(e.at / 1000, dt.UTC) for _, _, e in changes],
-        [e.actor for _, _, e in changes],
-        [e.role for _, _, e in changes],
-        [e.action for _, _, e in changes],
-        [describe(e) for _, _, e in changes],
-        [e.gen for _, _, e in changes],
-        [j for j, _ in answers],
-        [a.student_id for _, a in answers],
-        [a.key for _, a in answers],
-        [a.round_id for _, a in answers],
-        [a.fingerprint for _, a in answers],
-        [a.status for _, a in answers],
-        [a.body for _, a in answers],
+        _encode(changes).decode(),
+        _encode(
+            [(j, a.student_id, a.key, a.round_id, a.fingerprint, a.status, a.body.decode()) for j, a in answers]
+        ).decode(),
     )
     return set(stale)
 
