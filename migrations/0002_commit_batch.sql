@@ -2,11 +2,12 @@
 -- plus BEGIN and COMMIT (see selection/writer.py). Called on its own (autocommit), the call is one
 -- implicit transaction: all of it is committed, or nothing.
 --
--- The changes come as one JSON array of arrays, one per change:
---   [job, round_id, student_id, offering_id, status, seq, wait_seq, at (ms since the epoch),
---    actor, role, action, generation, detail]
--- where `job` is the job it belongs to and `generation` the gate generation that decided it; the
--- answers likewise: [job, student_id, key, round_id, fingerprint, status, body (UTF-8 text)].
+-- The changes come as one JSON array of objects, one per change, with the fields
+--   job, round_id, student_id, offering_id, status, seq, wait_seq, at (ms since the epoch), actor,
+--   role, action, gen, detail
+-- where `job` is the job it belongs to and `gen` the gate generation that decided it; the answers
+-- likewise: job, student_id, key, round_id, fingerprint, status, body (UTF-8 text). Each document
+-- is parsed into typed rows in one pass (json_to_recordset), by each statement that reads it.
 -- (One JSON document per side, encoded by the caller in one step, costs the caller half of what
 -- twenty typed arrays did, element by element.) A job is committed whole or not at all: one of
 -- its changes decided by an older generation of its round's gate makes the whole job stale, and
@@ -26,27 +27,29 @@ BEGIN
     -- that already holds a round's lock exclusively (a rebuild committing the redo log before it
     -- reloads the gate), the shared lock is granted at once.
     PERFORM pg_advisory_xact_lock_shared(hashtext('gate:' || r))
-    FROM (SELECT DISTINCT c->>1 AS r FROM json_array_elements(changes) AS c ORDER BY 1) AS batch_rounds;
+    FROM (SELECT DISTINCT c.round_id AS r FROM json_to_recordset(changes) AS c(round_id text) ORDER BY 1)
+         AS batch_rounds;
 
     -- The generations are read by a statement of their own, after the locks: its snapshot is taken
     -- once they are granted, so it sees the generation a rebuild committed before releasing its
     -- lock. Read by the statement that takes the locks, or by one that shares its snapshot, they
     -- could be those from before that rebuild, and this batch would commit changes the rebuilt
     -- gate does not count.
-    SELECT coalesce(array_agg(DISTINCT (c->>0)::integer), '{}') INTO stale
-    FROM json_array_elements(changes) AS c
-    LEFT JOIN rounds ON rounds.id = c->>1
-    WHERE rounds.generation IS DISTINCT FROM (c->>11)::bigint;
+    SELECT coalesce(array_agg(DISTINCT c.job), '{}') INTO stale
+    FROM json_to_recordset(changes) AS c(job integer, round_id text, gen bigint)
+    LEFT JOIN rounds ON rounds.id = c.round_id
+    WHERE rounds.generation IS DISTINCT FROM c.gen;
 
     -- Selections (an older change never overwrites a newer one), their audit events (once per
     -- change, however often it is committed: a dead process's redo log is committed again).
     WITH input AS (
-        SELECT (c->>0)::integer AS job, c->>1 AS round_id, c->>2 AS student_id, c->>3 AS offering_id,
-               c->>4 AS status, (c->>5)::bigint AS seq, (c->>6)::bigint AS wait_seq,
-               to_timestamp((c->>7)::bigint / 1000.0) AS at, c->>8 AS actor, c->>9 AS role, c->>10 AS action,
-               c->>12 AS detail
-        FROM json_array_elements(changes) AS c
-        WHERE (c->>0)::integer <> ALL (stale)
+        SELECT c.job, c.round_id, c.student_id, c.offering_id, c.status, c.seq, c.wait_seq,
+               to_timestamp(c.at / 1000.0) AS at, c.actor, c.role, c.action, c.detail
+        FROM json_to_recordset(changes) AS c(
+             job integer, round_id text, student_id text, offering_id text, status text, seq bigint,
+             wait_seq bigint, at bigint, actor text, role text, action text, gen bigint, detail text
+        )
+        WHERE c.job <> ALL (stale)
     ), latest AS (
         SELECT DISTINCT ON (round_id, student_id, offering_id) *
         FROM input
@@ -71,9 +74,10 @@ BEGIN
 
     -- The first answer to an Idempotency-Key stays the answer.
     INSERT INTO idempotency_keys (student_id, key, round_id, fingerprint, status, body)
-    SELECT a->>1, a->>2, a->>3, a->>4, (a->>5)::integer, convert_to(a->>6, 'UTF8')
-    FROM json_array_elements(answers) AS a
-    WHERE (a->>0)::integer <> ALL (stale)
+    SELECT a.student_id, a.key, a.round_id, a.fingerprint, a.status, convert_to(a.body, 'UTF8')
+    FROM json_to_recordset(answers)
+         AS a(job integer, student_id text, key text, round_id text, fingerprint text, status integer, body text)
+    WHERE a.job <> ALL (stale)
     ON CONFLICT (student_id, round_id, key) DO NOTHING;
 
     RETURN stale;

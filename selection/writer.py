@@ -82,6 +82,42 @@ def _answers_of(changes: Sequence[Change]) -> list[Answer]:
     return answers
 
 
+class _ChangeRow(msgspec.Struct):
+    """A change as commit_batch reads it (migrations/0002_commit_batch.sql)."""
+
+    job: int
+    round_id: str
+    student_id: str
+    offering_id: str
+    status: str
+    seq: int
+    wait_seq: int | None
+    at: int
+    actor: str
+    role: str
+    action: str
+    gen: int
+    detail: str
+
+
+class _AnswerRow(msgspec.Struct):
+    """An answer as commit_batch reads it: the body as text (it is UTF-8 JSON)."""
+
+    job: int
+    student_id: str
+    key: str
+    round_id: str
+    fingerprint: str
+    status: int
+    body: str
+
+    @classmethod
+    def of(cls, job: int, answer: Answer) -> _AnswerRow:
+        return cls(
+            job, answer.student_id, answer.key, answer.round_id, answer.fingerprint, answer.status, answer.body.decode()
+        )
+
+
 #: A job's changes and answers: committed whole or not at all.
 JobContent = tuple[Sequence[Change], Sequence[Answer]]
 
@@ -96,7 +132,7 @@ async def commit_batch(conn: Connection, jobs: Sequence[JobContent]) -> set[int]
     then reads the generations, and the fence holds only if the locks are held until commit.
     """
     changes = [
-        (
+        _ChangeRow(
             j,
             c.round_id,
             e.student,
@@ -115,14 +151,10 @@ async def commit_batch(conn: Connection, jobs: Sequence[JobContent]) -> set[int]
         for c in job_changes
         for e in (c.entry,)
     ]
-    answers = [(j, a) for j, (_, job_answers) in enumerate(jobs) for a in job_answers]
-    answers += [(j, a) for j, (job_changes, _) in enumerate(jobs) for a in _answers_of(job_changes)]
+    answers = [_AnswerRow.of(j, a) for j, (_, job_answers) in enumerate(jobs) for a in job_answers]
+    answers += [_AnswerRow.of(j, a) for j, (job_changes, _) in enumerate(jobs) for a in _answers_of(job_changes)]
     stale: list[int] = await conn.fetchval(
-        _queries("commit_batch"),
-        _encode(changes).decode(),
-        _encode(
-            [(j, a.student_id, a.key, a.round_id, a.fingerprint, a.status, a.body.decode()) for j, a in answers]
-        ).decode(),
+        _queries("commit_batch"), _encode(changes).decode(), _encode(answers).decode()
     )
     return set(stale)
 
