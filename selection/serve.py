@@ -92,6 +92,10 @@ def worker_app() -> Litestar:
     return create_app_from_env()
 
 
+#: Connections (and so requests) one worker serves at once: more than a round has students.
+CONNECTIONS_PER_WORKER = 16_384
+
+
 def run_server(settings: Settings, *, dev: bool) -> int:
     from granian.constants import Interfaces, Loops
     from granian.server import Server
@@ -124,6 +128,11 @@ def run_server(settings: Settings, *, dev: bool) -> int:
             loop=Loops.auto,
             factory=True,
             backlog=4096,
+            # granian's default (backlog / workers) serves at most 2,048 connections per worker at
+            # once: at an opening, where every student holds a connection, those beyond it got no
+            # answer until earlier students left. Every student of a round is let in, and waits
+            # in the same queue as the others.
+            backpressure=CONNECTIONS_PER_WORKER,
             respawn_failed_workers=True,
             respawn_interval=0.5,
             log_access=False,
