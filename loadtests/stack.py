@@ -67,14 +67,11 @@ def settle(base_url: str, timeout: float = 30.0) -> bool:
 
 
 def raise_file_limit() -> None:
-    """Thousands of students hold thousands of sockets, on both ends."""
-    import resource
+    """Thousands of students hold thousands of sockets, on both ends: the driver, the load
+    generator and a service started here inherit the limit the service itself would take."""
+    from selection.serve import raise_open_file_limit
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = hard if hard != resource.RLIM_INFINITY else 65536
-    if soft < wanted:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    raise_open_file_limit(workers=2)
 
 
 @dataclass

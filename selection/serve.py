@@ -96,6 +96,28 @@ def worker_app() -> Litestar:
 CONNECTIONS_PER_WORKER = 16_384
 
 
+def raise_open_file_limit(workers: int) -> int:
+    """Raise this process's soft limit on open files (inherited by the workers) towards what
+    every student's connection needs, as far as the hard limit allows; returns the limit now.
+
+    Many systems start services with a soft limit of 1,024: at an opening the 1,025th connection
+    would be refused."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # Each worker also holds its database and Redis connections and its files.
+    wanted = CONNECTIONS_PER_WORKER * workers + 1024
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            return soft
+        return wanted
+    return soft
+
+
 def run_server(settings: Settings, *, dev: bool) -> int:
     from granian.constants import Interfaces, Loops
     from granian.server import Server
@@ -118,6 +140,12 @@ def run_server(settings: Settings, *, dev: bool) -> int:
         )
         if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="selection-metrics-")
+        limit = raise_open_file_limit(settings.workers)
+        if limit < CONNECTIONS_PER_WORKER:
+            click.echo(
+                f"warning: at most {limit} open files (ulimit -n): connections beyond that are refused",
+                err=True,
+            )
         _announce(settings, dev)
         server = Server(
             "selection.serve:worker_app",
