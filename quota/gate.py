@@ -81,6 +81,12 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _raise_if_over_rate(reply: list[Any]) -> None:
+    """A script's refusal for the rate limit (common.lua's over_rate) as OverRate."""
+    if _text(reply[0]) == "err" and _text(reply[1]) == "rate_limited":
+        raise OverRate(float(msgspec.json.decode(reply[2])["wait_us"]) / 1e6)
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -119,21 +125,18 @@ class SeatGate:
     async def count_request(self, round_id: str | None, student_id: str, rate: Rate) -> None:
         """Count one request against the student's rate limit; raise OverRate when over it."""
         key = self.keys(round_id).rate(student_id) if round_id else student_rate_key(self._namespace, student_id)
-        self._decision(round_id or "-", await self._run(self._scripts.rate, [key], (rate.per_second, rate.burst)))
+        _raise_if_over_rate(await self._run(self._scripts.rate, [key], (rate.per_second, rate.burst)))
 
     def _decision(self, round_id: str, reply: list[Any]) -> Decision:
+        _raise_if_over_rate(reply)
         kind = _text(reply[0])
         if kind == "err":
             code = _text(reply[1])
             if code == "unavailable":
                 raise GateUnavailable(f"the gate state of round {round_id} is not loaded")
-            if code == "rate_limited":
-                raise OverRate(float(msgspec.json.decode(reply[2])["wait_us"]) / 1e6)
             raise Refused(code, msgspec.json.decode(reply[2]) if len(reply) > 2 and reply[2] else {})
         if kind == "replay":
             raise Seen(_text(reply[1]))
-        if kind == "ok" and len(reply) == 1:
-            return Decision(status=None, position=None, changes=[])
         changes = [Change(round_id, _text(reply[i]), decode_entry(reply[i + 1])) for i in range(3, len(reply) - 1, 2)]
         status = _text(reply[1]) if reply[1] is not None else None
         position = int(reply[2]) if reply[2] is not None else None

@@ -20,7 +20,5 @@ class LiveSeats:
     async def counts(self, round_id: str, max_age: float) -> SeatCounts:
         """The round's counts, read at most ``max_age`` seconds ago (or, while one new reading
         is under way, at most twice that); raises GateUnavailable as the gate does."""
-        # The gate's own reuse is bypassed: it has no single-flight, and this one already
-        # decides how old a reading may be.
         read = functools.partial(self._gate.live_counts, round_id)
         return await self._counts.get(round_id, max_age, read)
