@@ -298,15 +298,15 @@ ROUTES = {
 def measure_routes(
     service: Service, tokens: Path, offerings: list[str], cfg: BenchConfig, out: Path, meter: CpuMeter
 ) -> list[Target]:
-    """wrk against each route in turn (py-spy on the workers during the product's, if asked)."""
+    """wrk against each route in turn (py-spy on the workers during each, if asked)."""
     targets = []
     for name, (what, prefix) in ROUTES.items():
         path = f"{prefix}/rounds/{BENCH_ROUND}/selections"
         with contextlib.ExitStack() as stack:
-            if cfg.profile and name == "product" and service.pid is not None:
+            if cfg.profile and service.pid is not None:
                 from loadtests.profile import recording
 
-                stack.enter_context(recording(service.pid, out, cfg.seconds))
+                stack.enter_context(recording(service.pid, out, cfg.seconds, name=f"profile-{name}"))
             targets.append(run_wrk(service, name, what, path, tokens, offerings, cfg, out, meter))
     return targets
 
@@ -413,9 +413,8 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
     if cfg.profile:
         from loadtests.profile import markdown as profile_markdown
 
-        text += "\n" + profile_markdown(out / "profile.raw.txt").replace(
-            "## Profile (", "## Profile of the product target ("
-        )
+        for name in ROUTES:
+            text += "\n" + profile_markdown(out / f"profile-{name}.raw.txt", f"Profile of the {name} target")
     (out / "bench.md").write_text(text)
     return result
 
@@ -430,7 +429,7 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
 @click.option("--gate-seconds", type=float, default=5.0, show_default=True)
 @click.option("--gate-concurrency", type=int, default=64, show_default=True)
 @click.option("--idempotency-key", is_flag=True, help="Send an Idempotency-Key with every select.")
-@click.option("--profile", is_flag=True, help="py-spy on the workers during the product target (slows it down).")
+@click.option("--profile", is_flag=True, help="py-spy on the workers during each HTTP target (slows them down).")
 def main(
     port: int,
     workers: int,

@@ -27,9 +27,9 @@ _BOOTSTRAP = ("selection/cli.py", "selection/serve.py", "selection:")
 
 
 @contextlib.contextmanager
-def recording(pid: int, out: Path, seconds: int) -> Iterator[Path]:
+def recording(pid: int, out: Path, seconds: int, name: str = "profile") -> Iterator[Path]:
     """py-spy on ``pid`` and its children while the block runs; yields the raw output's path."""
-    raw = out / "profile.raw.txt"
+    raw = out / f"{name}.raw.txt"
     command = [
         str(BIN / "py-spy"),
         "record",
@@ -46,7 +46,7 @@ def recording(pid: int, out: Path, seconds: int) -> Iterator[Path]:
         "--output",
         str(raw),
     ]
-    with (out / "py-spy.log").open("wb") as log:
+    with (out / f"{name}.py-spy.log").open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
             yield raw
@@ -101,13 +101,13 @@ def summarise(raw: Path, top: int = 15) -> tuple[int, list[tuple[str, float]], l
     return total, share(own), share(inclusive)
 
 
-def markdown(raw: Path) -> str:
+def markdown(raw: Path, title: str = "Profile") -> str:
     if not raw.exists():
-        return "## Profile\n\nnot recorded (see py-spy.log)\n"
+        return f"## {title}\n\nnot recorded (see {raw.stem}.py-spy.log)\n"
     total, own, inclusive = summarise(raw)
-    lines = ["## Profile (py-spy, every worker, 100 Hz)", "", f"{total} samples of busy threads.", ""]
-    for title, rows in (("own time", own), ("including callees (our code)", inclusive)):
-        lines += [f"| top by {title} | % |", "| --- | ---: |"]
+    lines = [f"## {title} (py-spy, every worker, 100 Hz)", "", f"{total} samples of busy threads.", ""]
+    for ranking, rows in (("own time", own), ("including callees (our code)", inclusive)):
+        lines += [f"| top by {ranking} | % |", "| --- | ---: |"]
         lines += [f"| `{name}` | {pct:.1f} |" for name, pct in rows]
         lines.append("")
     return "\n".join(lines)
