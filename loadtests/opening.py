@@ -182,6 +182,10 @@ def build_plan(cfg: Opening, service: Service, round_: dict[str, object]) -> Pla
     )
 
 
+#: Seconds locust may take past its run time to stop, then again to quit on SIGTERM.
+LOCUST_OVERRUN_S = 60
+
+
 def run_locust(cfg: Opening, service: Service, plan_path: Path, plan: Plan, out: Path) -> int:
     users = len(plan.students)
     arriving = plan.cohort if cfg.cohort_rate else users
@@ -226,13 +230,30 @@ def run_locust(cfg: Opening, service: Service, plan_path: Path, plan: Plan, out:
     }
     click.echo(f"locust: {users} students arriving at {rate:.0f}/s", err=True)
     with (out / "locust.log").open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        code = wait_or_stop(process, cfg.run_time + LOCUST_OVERRUN_S, LOCUST_OVERRUN_S)
+    if code == rpt.OVERRAN:
+        click.echo("locust did not stop at its run time and was stopped", err=True)
+    return code
+
+
+def wait_or_stop(process: subprocess.Popen[bytes], seconds: float, grace: float) -> int:
+    """The process's exit code, or ``OVERRAN`` once it outlives ``seconds`` and is stopped.
+
+    It is stopped with SIGTERM first: on SIGTERM locust still writes its statistics and our
+    journal, where a kill would lose both and the report would show an overloaded run as one in
+    which nobody did anything. SIGKILL follows after ``grace`` seconds.
+    """
+    try:
+        return process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.terminate()
         try:
-            done = subprocess.run(
-                command, check=False, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=cfg.run_time + 60
-            )
+            process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            return 124
-    return done.returncode
+            process.kill()
+            process.wait()
+        return rpt.OVERRAN
 
 
 def _save_metrics(service: Service, path: Path) -> None:
@@ -294,6 +315,9 @@ def run_opening(cfg: Opening) -> Result:
         rpt.Thresholds(max_p99_ms=cfg.max_p99_ms, max_duration_s=cfg.max_duration_s),
         locust_code,
     )
+    if not journal_path.exists():
+        verdict.correct = False
+        verdict.reasons.insert(0, "locust wrote no journal: the students' figures below are missing")
     if history:
         rpt.plot(history, out / "burst.png", f"Opening of {plan.round_id}: {len(plan.students)} students")
     context = {

@@ -137,6 +137,10 @@ class Verdict(msgspec.Struct, kw_only=True):
         return 0 if self.fast_enough else 3
 
 
+#: locust's exit code as reported when it had to be stopped (as timeout(1) reports it).
+OVERRAN = 124
+
+
 def judge(
     journal: Journal, total: RouteStats, check_code: int | None, thresholds: Thresholds, locust_code: int
 ) -> Verdict:
@@ -158,7 +162,10 @@ def judge(
         correct = False
         reasons.append(f"only {journal.students_done} of {journal.students_planned} students finished in time")
     # locust's own codes: 1 for failed requests, 3 for its p99 threshold (both judged above).
-    if locust_code not in (0, 1, 3):
+    if locust_code == OVERRAN:
+        correct = False
+        reasons.append("locust overran its run time and had to be stopped")
+    elif locust_code not in (0, 1, 3):
         correct = False
         reasons.append(f"locust exited with {locust_code}")
     fast = True

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from loadtests.plan import Journal
@@ -79,3 +84,39 @@ def test_profile_summary_ranks_own_time_and_our_code_including_callees(tmp_path:
         "select (selection/student_routes.py)": 40.0,
         "_run (quota/gate.py)": 30.0,
     }
+
+
+@contextlib.contextmanager
+def _python(code: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A Python child that says ``ready`` once its signal handlers are in place."""
+    script = code + "\nprint('ready', flush=True)\ntime.sleep(60)\n"
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE) as child:
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"ready\n"
+        try:
+            yield child
+        finally:
+            child.kill()
+
+
+def test_a_load_generator_that_overruns_is_stopped_so_that_it_still_writes_its_journal(tmp_path: Path) -> None:
+    from loadtests.opening import wait_or_stop
+    from loadtests.report import OVERRAN
+
+    journal = tmp_path / "journal.json"
+    writes_on_sigterm = (
+        "import signal, sys, time, pathlib\n"
+        f"def quit(*_): pathlib.Path({str(journal)!r}).write_text('{{}}'); sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, quit)"
+    )
+    with _python(writes_on_sigterm) as child:
+        assert wait_or_stop(child, 1.0, 10.0) == OVERRAN
+        assert child.returncode == 0
+    assert journal.read_text() == "{}"
+
+    with _python("import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)") as deaf:
+        assert wait_or_stop(deaf, 0.5, 0.5) == OVERRAN
+        assert deaf.returncode == -signal.SIGKILL
+
+    with subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"]) as done:
+        assert wait_or_stop(done, 10.0, 1.0) == 3
