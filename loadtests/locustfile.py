@@ -52,17 +52,11 @@ SELECT = "/api/v1/rounds/[round]/selections"
 DROP = "/api/v1/rounds/[round]/selections/[offering]"
 
 
-class _OfferingSeen(msgspec.Struct):
-    id: str
-    category: str
-    eligible: bool
-
-
 class _Problem(msgspec.Struct):
     code: str = "-"
 
 
-_decode_offerings = msgspec.json.Decoder(list[_OfferingSeen]).decode
+_decode_offerings = msgspec.json.Decoder(list[Seen]).decode
 _decode_problem = msgspec.json.Decoder(_Problem).decode
 
 
@@ -182,7 +176,7 @@ class Student(FastHttpUser):
         status, body = self._call("GET", self._base + "/offerings", BROWSE)
         if status != 200:
             return
-        seen = [Seen(o.id, o.category, o.eligible) for o in _decode_offerings(body)]
+        seen = _decode_offerings(body)
         if not RUN.demand:
             RUN.demand = plan.demand or zipf_demand([s.offering_id for s in seen], plan.seed)
         rng = random.Random(f"{plan.seed}:{self.student_id}")
