@@ -24,7 +24,7 @@ import msgspec
 from loadtests.cpu import CpuMeter, classifier
 from loadtests.machine import describe
 from loadtests.opening import report_dir
-from loadtests.stack import ROOT, Service, load_demo, local_service, local_stores, raise_file_limit
+from loadtests.stack import ROOT, Service, exit_on_sigterm, load_demo, local_service, local_stores, raise_file_limit
 from loadtests.tokens import mint
 
 BENCH_ROUND = "bench-round"
@@ -443,6 +443,7 @@ def main(
     profile: bool,
 ) -> None:
     """Measure durable selects: product, naive design, no-op floor, gate ceiling; one report."""
+    exit_on_sigterm()
     result = run_bench(
         BenchConfig(
             port=port,

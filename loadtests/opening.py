@@ -29,6 +29,7 @@ from loadtests.stack import (
     BIN,
     ROOT,
     Service,
+    exit_on_sigterm,
     is_ready,
     load_demo,
     local_service,
@@ -419,6 +420,7 @@ def main(
     profile: bool,
 ) -> None:
     """Rehearse a round's opening under locust; check the invariants; write a report."""
+    exit_on_sigterm()
     cfg = Opening(
         host=host.rstrip("/"),
         round_id=round_id,

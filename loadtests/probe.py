@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 import httpx
 
-from loadtests.stack import load_demo, local_service, local_stores, open_round
+from loadtests.stack import exit_on_sigterm, load_demo, local_service, local_stores, open_round
 from loadtests.tokens import mint
 
 WARM_UP = 5
@@ -45,6 +45,7 @@ def _time(request: Callable[[int], httpx.Response], count: int) -> tuple[list[fl
 @click.option("--workers", type=int, default=2, show_default=True)
 def main(count: int, port: int, workers: int) -> None:
     """Time each student route alone on an idle service."""
+    exit_on_sigterm()
     from courses.demo import ROUND_ID, demo_offerings
 
     offerings = [o.id for o in demo_offerings()]

@@ -20,6 +20,7 @@ import math
 import click
 
 from loadtests.opening import Opening, Result, run_opening, summary
+from loadtests.stack import exit_on_sigterm
 
 REHEARSAL_HOST = "http://127.0.0.1:8031"
 
@@ -68,6 +69,7 @@ def main(
     confirmed: bool,
 ) -> None:
     """Rehearse a round's opening on a staging copy and say how it will go."""
+    exit_on_sigterm()
     if database_url and not confirmed:
         raise click.ClickException("the rehearsal writes selections: pass --i-have-a-copy for a staging copy")
     if database_url and not redis_url:

@@ -74,6 +74,16 @@ def raise_file_limit() -> None:
     raise_open_file_limit(workers=2)
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM (a CI job cancelled, timeout(1), kill) unwinds the driver as Ctrl-C does, so that
+    the servers it started stop and their temporary folders go; by default it would just die."""
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+
+
 @dataclass
 class Service:
     """Where a service answers and how to reach its stores and mint its tokens."""

@@ -120,3 +120,24 @@ def test_a_load_generator_that_overruns_is_stopped_so_that_it_still_writes_its_j
 
     with subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"]) as done:
         assert wait_or_stop(done, 10.0, 1.0) == 3
+
+
+def test_a_driver_stopped_with_sigterm_unwinds_and_stops_what_it_started(tmp_path: Path) -> None:
+    stopped = tmp_path / "stopped"
+    driver = (
+        "import time, pathlib\n"
+        "from loadtests.stack import exit_on_sigterm\n"
+        "exit_on_sigterm()\n"
+        "try:\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n"
+        "finally:\n"
+        f"    pathlib.Path({str(stopped)!r}).write_text('servers stopped')\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    with subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE, cwd=root) as child:
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"ready\n"
+        child.terminate()
+        assert child.wait(timeout=30) == 128 + signal.SIGTERM
+    assert stopped.read_text() == "servers stopped"
