@@ -103,10 +103,17 @@ async def admin_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
         raise PermissionDeniedException("This route is for administrators")
 
 
-async def registered_student_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard: a student whose ``sub`` is a registered student."""
+def registered_student(connection: ASGIConnection[Any, Any, Any, Any]) -> StudentProfile:
+    """The calling student's profile; 403 unless the token is a registered student's.
+
+    Not a guard: Litestar hands each guard a copy of the route handler on every request, which
+    cost the select ~5 % of its CPU. The student routes call this first thing in their router's
+    ``before_request`` hook, which runs where guards do: after authentication, before any
+    parameter or body is read.
+    """
     who = principal_of(connection)
     if who.role != "student":
         raise PermissionDeniedException("This route is for students")
     if who.student is None:
         raise PermissionDeniedException("The token's subject is not a registered student")
+    return who.student

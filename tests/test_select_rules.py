@@ -254,3 +254,16 @@ async def test_unregistered_student_and_admin_are_forbidden(
     assert (response.status_code, response.json()["code"]) == (403, "forbidden")
     response = await client.post(path(), json={"offering_id": "swim"})
     assert (response.status_code, response.json()["code"]) == (401, "unauthorized")
+    # Every student route, and before the request's shape is looked at.
+    routes = [
+        ("GET", "/api/v1/rounds", None),
+        ("GET", f"/api/v1/rounds/{R}/offerings", None),
+        ("GET", path(), None),
+        ("POST", path(), b"{not json"),
+        ("DELETE", f"{path()}/swim", None),
+    ]
+    for method, url, body in routes:
+        for who in (as_student("ghost"), admin):
+            headers = {**who, "content-type": "text/plain"} if body else who
+            response = await client.request(method, url, content=body, headers=headers)
+            assert (response.status_code, response.json()["code"]) == (403, "forbidden"), (method, url)
