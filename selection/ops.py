@@ -7,6 +7,7 @@ from litestar.di import NamedDependency
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ControllerRouterHandler
 
+from selection.request_metrics import RequestMetrics
 from selection.runtime import Runtime
 
 _OPS = {"exclude_from_auth": True, "include_in_schema": False}
@@ -40,6 +41,7 @@ def prometheus_config() -> PrometheusConfig:
         group_path=True,
         exclude=["^/metrics$", "^/health$", "^/ready$"],
         exclude_unhandled_paths=True,
+        middleware_class=RequestMetrics,
     )
 
 
