@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import os
 import secrets
@@ -126,10 +127,21 @@ def run_server(settings: Settings, *, dev: bool) -> int:
 
     if dev and not os.environ.get("SELECTION_JWT_SECRET"):
         settings = Settings.from_env(workers=settings.workers, jwt_secret=_dev_secret(settings.data_dir))
-    with embedded_services(settings.data_dir, settings.database_url, settings.redis_url) as (db, rd):
+    with (
+        contextlib.ExitStack() as stack,
+        embedded_services(settings.data_dir, settings.database_url, settings.redis_url) as (db, rd),
+    ):
         settings = Settings.from_env(
             database_url=db, redis_url=rd, jwt_secret=settings.jwt_secret, workers=settings.workers
         )
+        if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            # Before anything imports prometheus_client, which picks how it keeps values once, at
+            # import: the forked workers inherit that choice, and a folder set any later left each
+            # worker counting in its own memory and /metrics empty. The folder is for this run.
+            metrics_dir = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="selection-metrics-", ignore_cleanup_errors=True)
+            )
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         asyncio.run(_prepare(settings, dev))
         # Workers are separate processes that read their settings from the environment.
         os.environ.update(
@@ -138,8 +150,6 @@ def run_server(settings: Settings, *, dev: bool) -> int:
             SELECTION_JWT_SECRET=settings.jwt_secret or "",
             SELECTION_WORKERS=str(settings.workers),
         )
-        if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="selection-metrics-")
         limit = raise_open_file_limit(settings.workers)
         if limit < CONNECTIONS_PER_WORKER:
             click.echo(

@@ -226,20 +226,29 @@ def _processes() -> dict[int, _Stat]:
 class LiveService:
     """``python -m selection serve --workers N`` in a process group of its own."""
 
-    def __init__(self, workdir: Path, settings: Mapping[str, str], *, workers: int = 2) -> None:
+    def __init__(
+        self, workdir: Path, settings: Mapping[str, str], *, workers: int = 2, metrics_dir: bool = True
+    ) -> None:
+        """``metrics_dir``: give the workers a metrics folder, or let the server make its own
+        (under ``workdir / "tmp"``, the service's TMPDIR)."""
         self.workdir = workdir
         self.port = free_port()
         self.workers = workers
-        metrics_dir = workdir / "metrics"
-        metrics_dir.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SELECTION_")}
+        self.tmp = workdir / "tmp"
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith("SELECTION_") and k != "PROMETHEUS_MULTIPROC_DIR"
+        }
         env.update(
             SELECTION_HOST="127.0.0.1",
             SELECTION_PORT=str(self.port),
             SELECTION_LOG_FORMAT="json",
-            PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+            TMPDIR=str(self.tmp),
             XDG_RUNTIME_DIR=os.environ.get("XDG_RUNTIME_DIR") or "/tmp",
         )
+        if metrics_dir:
+            (workdir / "metrics").mkdir(parents=True, exist_ok=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "metrics")
         env.update(settings)
         self.env = env
         self.log_path = workdir / "service.log"

@@ -105,7 +105,7 @@ async def launch(tmp_path: Path, database_url: str) -> AsyncIterator[Launch]:
     started: list[Live] = []
     redis = LiveRedis()
 
-    async def start(*, via_proxy: bool = False, workers: int = 2) -> Live:
+    async def start(*, via_proxy: bool = False, workers: int = 2, metrics_dir: bool = True) -> Live:
         proxy = None
         url = database_url
         if via_proxy:
@@ -122,6 +122,7 @@ async def launch(tmp_path: Path, database_url: str) -> AsyncIterator[Launch]:
                 "SELECTION_GATE_UPKEEP_SECONDS": "0.2",
             },
             workers=workers,
+            metrics_dir=metrics_dir,
         )
         live = Live(service, redis, database_url, proxy)
         started.append(live)
@@ -505,6 +506,23 @@ async def slow_commit(database_url: str) -> AsyncIterator[None]:
 
 
 # --- the tests ---------------------------------------------------------------------------------
+
+
+@bounded(60)
+async def test_a_server_removes_the_metrics_folder_it_made(db: asyncpg.Connection, launch: Launch) -> None:
+    students = await arrange(db, 10)
+    live = await launch(metrics_dir=False)
+
+    def folders() -> list[str]:
+        return sorted(path.name for path in live.service.tmp.glob("selection-metrics-*"))
+
+    async with http(live) as client:
+        assert (await client.get(f"/api/v1/rounds/{ROUND}/offerings", headers=auth(students[0]))).status_code == 200
+        metrics = (await client.get("/metrics")).text
+    assert 'path="/api/v1/rounds/{round_id}/offerings"' in metrics
+    assert len(folders()) == 1, folders()
+    live.service.stop()
+    assert folders() == []
 
 
 @bounded(90)
