@@ -42,7 +42,7 @@ class BenchConfig(msgspec.Struct, kw_only=True):
     gate_seconds: float = 5.0
     gate_concurrency: int = 64
     idempotency_key: bool = False
-    #: py-spy on the workers during the product target.
+    #: py-spy on the workers during each HTTP target.
     profile: bool = False
 
 
@@ -117,7 +117,7 @@ def run_wrk(
     offerings: list[str],
     cfg: BenchConfig,
     out: Path,
-    meter: CpuMeter | None = None,
+    meter: CpuMeter,
 ) -> Target:
     command = [
         "wrk",
@@ -137,10 +137,9 @@ def run_wrk(
         "1" if cfg.idempotency_key else "0",
     ]
     click.echo(f"wrk: {name} ({cfg.seconds} s, {cfg.connections} connections)", err=True)
-    if meter is not None:
-        meter.start()
+    meter.start()
     done = subprocess.run(command, capture_output=True, text=True, timeout=cfg.seconds + 60, check=False)
-    spent = meter.stop() if meter is not None else {}
+    spent = meter.stop()
     (out / f"wrk-{name}.txt").write_text(done.stdout + done.stderr)
     line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:

@@ -51,13 +51,13 @@ def _processes() -> list[_Process]:
     return found
 
 
-Classifier = Callable[[_Process, dict[int, _Process]], str | None]
+Classifier = Callable[[_Process], str | None]
 
 
 def classifier(*, service_pgid: int, redis_port: int, postgres_pid: int | None) -> Classifier:
     """Which component a process belongs to, or None for the rest of the machine."""
 
-    def which(p: _Process, by_pid: dict[int, _Process]) -> str | None:
+    def which(p: _Process) -> str | None:
         if p.pgid == service_pgid:
             return "workers"
         if p.comm.startswith(("valkey", "redis")) and f":{redis_port}" in p.cmdline:
@@ -79,11 +79,9 @@ class CpuMeter:
         self._children = 0.0
 
     def _snapshot(self) -> dict[int, tuple[str, float]]:
-        processes = _processes()
-        by_pid = {p.pid: p for p in processes}
         out = {}
-        for p in processes:
-            name = self._which(p, by_pid)
+        for p in _processes():
+            name = self._which(p)
             if name is not None:
                 out[p.pid] = (name, p.seconds)
         return out

@@ -66,7 +66,6 @@ class _Run:
     def __init__(self) -> None:
         self.plan: Plan | None = None
         self.journal_path: Path | None = None
-        self.secret = ""
         #: Each student's Authorization header, minted before the first arrival: students log in
         #: before the round opens, and the opening's seconds are the load generator's to spend.
         self.authorization: dict[str, str] = {}
@@ -95,9 +94,9 @@ def _start(environment: Any, **_: Any) -> None:
     options = environment.parsed_options
     RUN.plan = read_plan(Path(options.plan))
     RUN.journal_path = Path(options.journal)
-    RUN.secret = os.environ["SELECTION_JWT_SECRET"]
+    secret = os.environ["SELECTION_JWT_SECRET"]
     RUN.expected = min(len(RUN.plan.students), int(options.num_users or 0))
-    RUN.authorization = {s: "Bearer " + mint(RUN.secret, s) for s in RUN.plan.students[: RUN.expected]}
+    RUN.authorization = {s: "Bearer " + mint(secret, s) for s in RUN.plan.students[: RUN.expected]}
     RUN.journal = Journal(students_planned=RUN.expected)
     gevent.spawn(_stop_when_done, environment)
 

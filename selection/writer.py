@@ -99,6 +99,14 @@ class _ChangeRow(msgspec.Struct):
     gen: int
     detail: str
 
+    @classmethod
+    def of(cls, job: int, change: Change) -> _ChangeRow:
+        e = change.entry
+        return cls(
+            job, change.round_id, e.student, e.offering, e.status, e.seq, e.wait_seq, e.at, e.actor, e.role, e.action,
+            e.gen, describe(e),
+        )  # fmt: skip
+
 
 class _AnswerRow(msgspec.Struct):
     """An answer as commit_batch reads it: the body as text (it is UTF-8 JSON)."""
@@ -131,26 +139,7 @@ async def commit_batch(conn: Connection, jobs: Sequence[JobContent]) -> set[int]
     rounds' locks exclusively (a rebuild): the function takes each round's lock in shared mode,
     then reads the generations, and the fence holds only if the locks are held until commit.
     """
-    changes = [
-        _ChangeRow(
-            j,
-            c.round_id,
-            e.student,
-            e.offering,
-            e.status,
-            e.seq,
-            e.wait_seq,
-            e.at,
-            e.actor,
-            e.role,
-            e.action,
-            e.gen,
-            describe(e),
-        )
-        for j, (job_changes, _) in enumerate(jobs)
-        for c in job_changes
-        for e in (c.entry,)
-    ]
+    changes = [_ChangeRow.of(j, c) for j, (job_changes, _) in enumerate(jobs) for c in job_changes]
     answers = [_AnswerRow.of(j, a) for j, (_, job_answers) in enumerate(jobs) for a in job_answers]
     answers += [_AnswerRow.of(j, a) for j, (job_changes, _) in enumerate(jobs) for a in _answers_of(job_changes)]
     stale: list[int] = await conn.fetchval(
