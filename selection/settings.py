@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import msgspec
 
@@ -45,6 +45,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raw[field.name] = value
         raw.update({k: v for k, v in overrides.items() if v is not None})
         try:
-            return msgspec.convert(raw, cls, strict=False)
+            return msgspec.convert(raw, cls, strict=False, dec_hook=_from_text)
         except msgspec.ValidationError as exc:
             raise SystemExit(f"invalid configuration: {exc}") from exc
+
+
+def _from_text(kind: type, value: object) -> object:
+    """What msgspec does not read from a string by itself: paths."""
+    if kind is Path and isinstance(value, str | PurePath):
+        return Path(value)
+    raise TypeError(f"cannot read a {kind.__name__} from a {type(value).__name__}")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import jwt
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from selection.settings import Settings
 from tests.conftest import JWT_SECRET, bearer
 
 Client = AsyncTestClient[Litestar]
@@ -60,3 +63,39 @@ BAD_TOKENS = {
     ),
     "malformed": "not.a.jwt",
 }
+
+
+def test_every_documented_variable_is_read_from_the_environment() -> None:
+    env = {
+        "SELECTION_DATABASE_URL": "postgresql://db.internal/selection",
+        "SELECTION_REDIS_URL": "redis://cache.internal:6379/2",
+        "SELECTION_JWT_SECRET": "s3cret",
+        "SELECTION_HOST": "0.0.0.0",
+        "SELECTION_PORT": "8080",
+        "SELECTION_WORKERS": "4",
+        "SELECTION_RATE_LIMIT": "20",
+        "SELECTION_DATA_DIR": "/srv/selection",
+        "SELECTION_LOG_FORMAT": "text",
+        "SELECTION_POOL_SIZE": "16",
+        "SELECTION_RECOVERY_AFTER_SECONDS": "5",
+        "SELECTION_GATE_UPKEEP_SECONDS": "0.25",
+        "SELECTION_REDIS_NAMESPACE": "staging:",
+    }
+    assert Settings.from_env(env) == Settings(
+        database_url="postgresql://db.internal/selection",
+        redis_url="redis://cache.internal:6379/2",
+        jwt_secret="s3cret",
+        host="0.0.0.0",
+        port=8080,
+        workers=4,
+        rate_limit=20,
+        data_dir=Path("/srv/selection"),
+        log_format="text",
+        pool_size=16,
+        recovery_after_seconds=5.0,
+        gate_upkeep_seconds=0.25,
+        redis_namespace="staging:",
+    )
+    assert Settings.from_env(env, data_dir=Path("elsewhere")).data_dir == Path("elsewhere")
+    with pytest.raises(SystemExit, match=r"invalid configuration: .*\$\.workers"):
+        Settings.from_env({"SELECTION_WORKERS": "four"})
