@@ -17,6 +17,7 @@ from courses.routes import ADMIN_CATALOG_ROUTES
 from selection.admin_routes import ADMIN_SELECTION_ROUTER
 from selection.auth import jwt_auth
 from selection.errors import problem_details_plugin, unexpected_error
+from selection.heap import freeze_startup_heap
 from selection.logs import configure_logging, request_id_middleware
 from selection.ops import OPS_ROUTES, prometheus_config
 from selection.runtime import Runtime
@@ -75,4 +76,7 @@ def create_app_from_env() -> Litestar:
     """Factory for the ASGI server's worker processes: settings from the environment."""
     settings = Settings.from_env()
     configure_logging(settings.log_format)
-    return create_app(settings)
+    app = create_app(settings)
+    # A worker's process serves this one app for its whole life: what start-up made stays.
+    app.on_startup.append(freeze_startup_heap)
+    return app

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from selection.app import create_app_from_env
 from selection.settings import Settings
 from tests.conftest import JWT_SECRET, bearer
 
@@ -63,6 +66,21 @@ BAD_TOKENS = {
     ),
     "malformed": "not.a.jwt",
 }
+
+
+async def test_a_server_worker_freezes_its_startup_heap_once_started(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in msgspec.structs.asdict(settings).items():
+        monkeypatch.setenv(f"SELECTION_{name.upper()}", str(value))
+    worker = create_app_from_env()
+    assert gc.get_freeze_count() == 0
+    try:
+        async with AsyncTestClient(app=worker) as c:
+            assert (await c.get("/health")).status_code == 200
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
 
 
 def test_every_documented_variable_is_read_from_the_environment() -> None:
