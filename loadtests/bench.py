@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
 import os
 import shutil
 import subprocess
@@ -27,7 +28,6 @@ from loadtests.opening import report_dir
 from loadtests.stack import ROOT, Service, exit_on_sigterm, load_demo, local_service, local_stores, raise_file_limit
 from loadtests.tokens import mint
 
-BENCH_ROUND = "bench-round"
 CATEGORIES = ("pe", "arts", "labor")
 WRK_SCRIPT = ROOT / "loadtests" / "wrk" / "select.lua"
 
@@ -36,7 +36,8 @@ class BenchConfig(msgspec.Struct, kw_only=True):
     port: int = 8031
     workers: int = 2
     seconds: int = 10
-    connections: int = 64
+    #: wrk's connections: every HTTP target is measured at each of these in turn.
+    connections: tuple[int, ...] = (64, 256, 1024)
     threads: int = 1
     offerings: int = 40
     gate_seconds: float = 5.0
@@ -49,6 +50,8 @@ class BenchConfig(msgspec.Struct, kw_only=True):
 class Target(msgspec.Struct, kw_only=True):
     name: str
     what: str
+    #: wrk's connections (None: not an HTTP target).
+    connections: int | None = None
     requests: int
     seconds: float
     requests_per_s: float
@@ -61,13 +64,16 @@ class Target(msgspec.Struct, kw_only=True):
     stored: int | None = None
     #: CPU per request (µs) by component: the workers, Redis, PostgreSQL, the load generator.
     cpu_us: dict[str, float] = {}
+    #: Seconds the bench waited, before this target, for the service and the stores to go quiet
+    #: (None: they did not within the limit, and this target shares the machine with that work).
+    quiet_after_s: float | None = None
     note: str = ""
 
 
 class BenchResult(msgspec.Struct, kw_only=True):
     report_dir: str
     workers: int
-    connections: int
+    connections: list[int]
     seconds: float
     idempotency_key: bool
     targets: list[Target]
@@ -94,18 +100,26 @@ def _offerings(count: int) -> list[dict[str, object]]:
     ]
 
 
-def prepare_round(service: Service, offerings: int) -> list[str]:
-    made = _offerings(offerings)
+def bench_round(connections: int) -> str:
+    """Each level of connections selects in a round of its own: wrk's pairs of student and
+    offering start afresh with each run, and would be refused as already selected."""
+    return f"bench-c{connections}"
+
+
+def prepare_offerings(service: Service, count: int) -> list[str]:
+    made = _offerings(count)
     with service.admin() as admin:
-        answer = admin.put("/api/v1/admin/offerings", json=made)
-        answer.raise_for_status()
-        ids = [str(o["id"]) for o in made]
+        admin.put("/api/v1/admin/offerings", json=made).raise_for_status()
+    return [str(o["id"]) for o in made]
+
+
+def prepare_round(service: Service, round_id: str, offerings: list[str]) -> None:
+    with service.admin() as admin:
         answer = admin.post(
-            "/api/v1/admin/rounds", json={"id": BENCH_ROUND, "name": "Bench: durable selects", "offering_ids": ids}
+            "/api/v1/admin/rounds", json={"id": round_id, "name": "Bench: durable selects", "offering_ids": offerings}
         )
         answer.raise_for_status()
-        admin.post(f"/api/v1/admin/rounds/{BENCH_ROUND}/open").raise_for_status()
-    return ids
+        admin.post(f"/api/v1/admin/rounds/{round_id}/open").raise_for_status()
 
 
 def run_wrk(
@@ -116,13 +130,14 @@ def run_wrk(
     tokens: Path,
     offerings: list[str],
     cfg: BenchConfig,
+    connections: int,
     out: Path,
     meter: CpuMeter,
 ) -> Target:
     command = [
         "wrk",
         f"-t{cfg.threads}",
-        f"-c{cfg.connections}",
+        f"-c{connections}",
         f"-d{cfg.seconds}s",
         "--timeout",
         "10s",
@@ -136,11 +151,11 @@ def run_wrk(
         str(cfg.threads),
         "1" if cfg.idempotency_key else "0",
     ]
-    click.echo(f"wrk: {name} ({cfg.seconds} s, {cfg.connections} connections)", err=True)
+    click.echo(f"wrk: {name} ({cfg.seconds} s, {connections} connections)", err=True)
     meter.start()
     done = subprocess.run(command, capture_output=True, text=True, timeout=cfg.seconds + 60, check=False)
     spent = meter.stop()
-    (out / f"wrk-{name}.txt").write_text(done.stdout + done.stderr)
+    (out / f"wrk-{name}-c{connections}.txt").write_text(done.stdout + done.stderr)
     line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
         raise SystemExit(f"wrk gave no result for {name}:\n{done.stdout}{done.stderr}")
@@ -149,6 +164,7 @@ def run_wrk(
     return Target(
         name=name,
         what=what,
+        connections=connections,
         requests=raw["requests"],
         seconds=round(seconds, 2),
         requests_per_s=round(raw["requests"] / seconds, 1),
@@ -186,7 +202,7 @@ async def _count(database_url: str, sql: str, *args: object) -> int:
         await conn.close()
 
 
-def measure_ceiling(service: Service, offerings: list[str], cfg: BenchConfig) -> Target:
+def measure_ceiling(service: Service, round_id: str, offerings: list[str], cfg: BenchConfig) -> Target:
     from courses.demo import demo_students
     from courses.students import StudentProfile
     from loadtests.baselines.ceiling import run_measure_gate
@@ -196,7 +212,7 @@ def measure_ceiling(service: Service, offerings: list[str], cfg: BenchConfig) ->
     click.echo(f"gate ceiling: the select script alone, {cfg.gate_seconds} s, {cfg.gate_concurrency} at once", err=True)
     measured = run_measure_gate(
         service.redis_url,
-        BENCH_ROUND,
+        round_id,
         profiles,
         offerings,
         seconds=cfg.gate_seconds,
@@ -226,23 +242,27 @@ def measure_ceiling(service: Service, offerings: list[str], cfg: BenchConfig) ->
     )
 
 
-def ratios(by: dict[str, Target]) -> dict[str, float]:
+def ratios(targets: list[Target]) -> dict[str, float]:
+    """The product against each other target, at each level of connections."""
     out: dict[str, float] = {}
-    product = by.get("product")
-    if product is None:
-        return out
 
-    def put(key: str, numerator: float, denominator: float) -> None:
+    def put(key: str, level: int, numerator: float, denominator: float) -> None:
         if denominator:
-            out[key] = round(numerator / denominator, 2)
+            out[f"{key}, {level} connections"] = round(numerator / denominator, 2)
 
-    if "naive" in by:
-        put("product / naive throughput", product.requests_per_s, by["naive"].requests_per_s)
-        put("naive p99 / product p99", by["naive"].p99_ms, product.p99_ms)
-    if "floor" in by:
-        put("product / no-op floor throughput", product.requests_per_s, by["floor"].requests_per_s)
-    if "gate" in by:
-        put("product / gate ceiling throughput", product.requests_per_s, by["gate"].requests_per_s)
+    gate = next((t for t in targets if t.name == "gate"), None)
+    for level in dict.fromkeys(t.connections for t in targets if t.connections is not None):
+        by = {t.name: t for t in targets if t.connections == level}
+        product = by.get("product")
+        if product is None:
+            continue
+        if "naive" in by:
+            put("product / naive throughput", level, product.requests_per_s, by["naive"].requests_per_s)
+            put("naive p99 / product p99", level, by["naive"].p99_ms, product.p99_ms)
+        if "floor" in by:
+            put("product / no-op floor throughput", level, product.requests_per_s, by["floor"].requests_per_s)
+        if gate is not None:
+            put("product / gate ceiling throughput", level, product.requests_per_s, gate.requests_per_s)
     return out
 
 
@@ -260,12 +280,13 @@ def markdown(result: BenchResult, machine: dict[str, str]) -> str:
     lines = ["# Bench: durable selects", ""]
     lines += [f"- {k}: {v}" for k, v in machine.items()]
     keys = "an Idempotency-Key on every select" if result.idempotency_key else "no Idempotency-Key"
+    levels = ", ".join(str(c) for c in result.connections)
     lines += [
-        f"- server: {result.workers} workers; wrk: {result.connections} connections, "
+        f"- server: {result.workers} workers; wrk: {levels} connections in turn, "
         f"{result.seconds:.0f} s per target, {keys}",
         "",
-        "| target | what | requests | req/s | p50 ms | p99 ms | max ms | statuses | stored |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        "| target | what | connections | requests | req/s | p50 ms | p99 ms | max ms | statuses | stored |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     for t in result.targets:
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(t.statuses.items()))
@@ -274,10 +295,17 @@ def markdown(result: BenchResult, machine: dict[str, str]) -> str:
         max_ms = "-" if t.max_ms is None else f"{t.max_ms:.1f}"
         stored = "-" if t.stored is None else str(t.stored)
         lines.append(
-            f"| {t.name} | {t.what} | {t.requests} | {t.requests_per_s:.0f} | {t.p50_ms:.2f} | {t.p99_ms:.2f} | "
-            f"{max_ms} | {statuses} | {stored} |"
+            f"| {t.name} | {t.what} | {t.connections or '-'} | {t.requests} | {t.requests_per_s:.0f} | "
+            f"{t.p50_ms:.2f} | {t.p99_ms:.2f} | {max_ms} | {statuses} | {stored} |"
         )
-    lines += [f"\n{t.name}: {t.note}" for t in result.targets if t.note]
+    lines += [f"\n{label(t)}: {t.note}" for t in result.targets if t.note]
+    waits = ", ".join(f"{label(t)} {t.quiet_after_s} s" for t in result.targets if t.quiet_after_s is not None)
+    if waits:
+        lines += [
+            "",
+            "Before each HTTP target the service and the stores were let go quiet (under 5 % of a core "
+            f"over half a second): {waits}.",
+        ]
     lines += cpu_table(result.targets)
     lines += ["", "## Ratios", ""]
     lines += [f"- {k}: **{v}**" for k, v in result.ratios.items()] or ["- none (a target is missing)"]
@@ -294,19 +322,32 @@ ROUTES = {
 }
 
 
+def label(target: Target) -> str:
+    return target.name if target.connections is None else f"{target.name} ({target.connections})"
+
+
 def measure_routes(
     service: Service, tokens: Path, offerings: list[str], cfg: BenchConfig, out: Path, meter: CpuMeter
 ) -> list[Target]:
-    """wrk against each route in turn (py-spy on the workers during each, if asked)."""
+    """wrk against each route in turn, at each level of connections in turn (py-spy on the
+    workers during each, if asked)."""
     targets = []
-    for name, (what, prefix) in ROUTES.items():
-        path = f"{prefix}/rounds/{BENCH_ROUND}/selections"
+    for connections, (name, (what, prefix)) in itertools.product(cfg.connections, ROUTES.items()):
+        path = f"{prefix}/rounds/{bench_round(connections)}/selections"
+        # wrk stops with its connections' requests still queued in the server: the naive design
+        # needs seconds to answer a thousand of them. Measured at once, the next target would wait
+        # behind them and be charged their CPU.
+        quiet_after = meter.wait_idle()
         with contextlib.ExitStack() as stack:
             if cfg.profile and service.pid is not None:
                 from loadtests.profile import recording
 
-                stack.enter_context(recording(service.pid, out, cfg.seconds, name=f"profile-{name}"))
-            targets.append(run_wrk(service, name, what, path, tokens, offerings, cfg, out, meter))
+                stack.enter_context(recording(service.pid, out, cfg.seconds, name=f"profile-{name}-c{connections}"))
+            target = run_wrk(service, name, what, path, tokens, offerings, cfg, connections, out, meter)
+        target.quiet_after_s = quiet_after
+        if quiet_after is None:
+            target.note = "measured while the service or the stores were still busy with earlier work"
+        targets.append(target)
     return targets
 
 
@@ -333,7 +374,7 @@ def cpu_table(targets: list[Target]) -> list[str]:
         total = sum(t.cpu_us.get(c, 0.0) for c in COMPONENTS)
         cells = " | ".join(f"{t.cpu_us.get(c, 0.0):.0f}" for c in COMPONENTS)
         allow = f"{cores * 1e6 / total:,.0f}" if total else "-"
-        lines.append(f"| {t.name} | {cells} | {total:.0f} | {allow} |")
+        lines.append(f"| {label(t)} | {cells} | {total:.0f} | {allow} |")
     return lines
 
 
@@ -356,7 +397,9 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
             redis_url=redis_url,
             app="loadtests.baselines.app:create_bench_app",
         ) as service:
-            offerings = prepare_round(service, cfg.offerings)
+            offerings = prepare_offerings(service, cfg.offerings)
+            for connections in cfg.connections:
+                prepare_round(service, bench_round(connections), offerings)
             from courses.demo import demo_students
 
             assert service.pid is not None
@@ -373,36 +416,41 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
                 targets += measure_routes(service, tokens, offerings, cfg, out, meter)
             finally:
                 tokens.unlink(missing_ok=True)
-            by = {t.name: t for t in targets}
-            by["naive"].stored = asyncio.run(
-                _count(database_url, "SELECT count(*) FROM bench_naive_selections WHERE round_id = $1", BENCH_ROUND)
-            )
-            with service.admin() as admin:
-                stats = admin.get(f"/api/v1/admin/rounds/{BENCH_ROUND}/stats").json()
-            by["product"].stored = int(stats["selections"])
+            for t in targets:
+                assert t.connections is not None
+                if t.name == "naive":
+                    t.stored = asyncio.run(
+                        _count(
+                            database_url,
+                            "SELECT count(*) FROM bench_naive_selections WHERE round_id = $1",
+                            bench_round(t.connections),
+                        )
+                    )
+                elif t.name == "product":
+                    with service.admin() as admin:
+                        stats = admin.get(f"/api/v1/admin/rounds/{bench_round(t.connections)}/stats").json()
+                    t.stored = int(stats["selections"])
             try:
-                targets.append(measure_ceiling(service, offerings, cfg))
+                targets.append(measure_ceiling(service, bench_round(cfg.connections[0]), offerings, cfg))
             except (ImportError, AttributeError) as exc:
                 todo.append(f"gate ceiling: quota/ does not offer what it needs yet ({exc})")
             checked = service.cli("check")
-    by = {t.name: t for t in targets}
     problems = [p for t in targets for p in _bad(t)]
-    for name in ("naive", "product"):
-        t = by[name]
+    for t in targets:
         acknowledged = t.statuses.get("201", 0)
         # Stored may exceed acknowledged by what was in flight when wrk stopped counting; never fall short.
         if t.stored is not None and t.stored < acknowledged:
-            problems.append(f"{name}: {acknowledged} selects acknowledged (201) but only {t.stored} stored")
+            problems.append(f"{label(t)}: {acknowledged} selects acknowledged (201) but only {t.stored} stored")
     if checked.returncode:
         problems.append("selection check found violations")
     result = BenchResult(
         report_dir=str(out),
         workers=cfg.workers,
-        connections=cfg.connections,
+        connections=list(cfg.connections),
         seconds=cfg.seconds,
         idempotency_key=cfg.idempotency_key,
         targets=targets,
-        ratios=ratios(by),
+        ratios=ratios(targets),
         check=(checked.stdout + checked.stderr).strip() + ("\n" + "\n".join(problems) if problems else ""),
         exit_code=1 if problems else 0,
         todo=todo,
@@ -412,17 +460,34 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
     if cfg.profile:
         from loadtests.profile import markdown as profile_markdown
 
-        for name in ROUTES:
-            text += "\n" + profile_markdown(out / f"profile-{name}.raw.txt", f"Profile of the {name} target")
+        for t in targets:
+            if t.connections is not None:
+                raw = out / f"profile-{t.name}-c{t.connections}.raw.txt"
+                text += "\n" + profile_markdown(raw, f"Profile of the {label(t)} target")
     (out / "bench.md").write_text(text)
     return result
+
+
+def _levels(text: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"not a list of numbers: {text!r}", param_hint="--connections") from None
+    if not levels or min(levels) < 1:
+        raise click.BadParameter("give one or more positive numbers", param_hint="--connections")
+    return levels
 
 
 @click.command()
 @click.option("--port", type=int, default=8031, show_default=True, help="Loopback port of the bench server.")
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--seconds", type=int, default=10, show_default=True, help="wrk's duration per target.")
-@click.option("--connections", type=int, default=64, show_default=True)
+@click.option(
+    "--connections",
+    default="64,256,1024",
+    show_default=True,
+    help="wrk's connections, comma-separated: every HTTP target is measured at each level in turn.",
+)
 @click.option("--threads", type=int, default=1, show_default=True, help="wrk's threads (a light generator: 1).")
 @click.option("--offerings", type=int, default=40, show_default=True, help="Offerings of the bench round.")
 @click.option("--gate-seconds", type=float, default=5.0, show_default=True)
@@ -433,7 +498,7 @@ def main(
     port: int,
     workers: int,
     seconds: int,
-    connections: int,
+    connections: str,
     threads: int,
     offerings: int,
     gate_seconds: float,
@@ -448,7 +513,7 @@ def main(
             port=port,
             workers=workers,
             seconds=seconds,
-            connections=connections,
+            connections=_levels(connections),
             threads=threads,
             offerings=offerings,
             gate_seconds=gate_seconds,
@@ -458,7 +523,7 @@ def main(
         )
     )
     for t in result.targets:
-        click.echo(f"{t.name:8} {t.requests_per_s:8.0f} req/s  p50 {t.p50_ms:7.2f} ms  p99 {t.p99_ms:8.2f} ms")
+        click.echo(f"{label(t):16} {t.requests_per_s:8.0f} req/s  p50 {t.p50_ms:7.2f} ms  p99 {t.p99_ms:8.2f} ms")
         if t.note:
             click.echo(f"         {t.note}")
         if t.cpu_us:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import resource
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,3 +103,18 @@ class CpuMeter:
             spent[name] = spent.get(name, 0.0) + seconds - self._before.get(pid, (name, 0.0))[1]
         spent["load generator"] = self._children_seconds() - self._children
         return spent
+
+    def wait_idle(self, *, share: float = 0.05, window: float = 0.5, timeout: float = 60.0) -> float | None:
+        """Wait until the measured components together use less than ``share`` of one core over
+        ``window`` seconds: what the last target left queued (requests still being answered when
+        its load generator stopped) is done before the next target is measured and charged for
+        it. Returns the seconds waited, None if the machine did not go quiet within ``timeout``."""
+        began = time.monotonic()
+        while time.monotonic() - began < timeout:
+            before = self._snapshot()
+            time.sleep(window)
+            after = self._snapshot()
+            busy = sum(seconds - before.get(pid, (name, seconds))[1] for pid, (name, seconds) in after.items())
+            if busy < share * window:
+                return round(time.monotonic() - began, 2)
+        return None

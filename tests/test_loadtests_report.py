@@ -141,3 +141,18 @@ def test_a_driver_stopped_with_sigterm_unwinds_and_stops_what_it_started(tmp_pat
         child.terminate()
         assert child.wait(timeout=30) == 128 + signal.SIGTERM
     assert stopped.read_text() == "servers stopped"
+
+
+def test_the_bench_waits_for_what_an_earlier_target_left_busy() -> None:
+    from loadtests.cpu import CpuMeter
+
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        meter = CpuMeter(lambda p: "workers" if p.pid == busy.pid else None)
+        assert meter.wait_idle(window=0.2, timeout=1.0) is None
+    finally:
+        busy.kill()
+        busy.wait()
+    waited = meter.wait_idle(window=0.2, timeout=5.0)
+    assert waited is not None
+    assert waited < 1.0
