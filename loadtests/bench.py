@@ -22,7 +22,7 @@ from pathlib import Path
 import click
 import msgspec
 
-from loadtests.cpu import CpuMeter, classifier
+from loadtests.cpu import COMPONENTS, CpuMeter, service_classifier
 from loadtests.machine import describe
 from loadtests.opening import report_dir
 from loadtests.stack import ROOT, Service, exit_on_sigterm, load_demo, local_service, local_stores, raise_file_limit
@@ -175,21 +175,6 @@ def run_wrk(
         errors={k: v for k, v in raw["errors"].items() if v},
         cpu_us={k: round(v * 1e6 / raw["requests"], 1) for k, v in spent.items()} if raw["requests"] else {},
     )
-
-
-async def _postmaster_pid(database_url: str) -> int | None:
-    """The PostgreSQL server's main process (its backends are its children), if it runs here."""
-    import asyncpg
-
-    conn = await asyncpg.connect(database_url)
-    try:
-        directory = await conn.fetchval("SHOW data_directory")
-    finally:
-        await conn.close()
-    try:
-        return int((Path(directory) / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 async def _count(database_url: str, sql: str, *args: object) -> int:
@@ -351,9 +336,6 @@ def measure_routes(
     return targets
 
 
-COMPONENTS = ("workers", "redis", "postgres", "load generator")
-
-
 def cpu_table(targets: list[Target]) -> list[str]:
     """CPU per request by component, and the rate the machine's cores would allow at that cost."""
     measured = [t for t in targets if t.cpu_us]
@@ -403,13 +385,7 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
             from courses.demo import demo_students
 
             assert service.pid is not None
-            meter = CpuMeter(
-                classifier(
-                    service_pgid=service.pid,
-                    redis_port=int(redis_url.rsplit(":", 1)[1].split("/")[0]),
-                    postgres_pid=asyncio.run(_postmaster_pid(database_url)),
-                )
-            )
+            meter = CpuMeter(service_classifier(service.pid, database_url, redis_url))
             tokens = out / "tokens.txt"
             tokens.write_text("\n".join(mint(service.secret, s.id, ttl_seconds=3600) for s in demo_students()) + "\n")
             try:

@@ -7,14 +7,19 @@ generator share, that is what says where a target's limit is.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 _TICK = os.sysconf("SC_CLK_TCK")
+
+#: What a measurement's CPU is told by, in the reports' order.
+COMPONENTS = ("workers", "redis", "postgres", "load generator")
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,8 @@ def classifier(*, service_pgid: int, redis_port: int, postgres_pid: int | None) 
     """Which component a process belongs to, or None for the rest of the machine."""
 
     def which(p: _Process) -> str | None:
-        if p.pgid == service_pgid:
+        # `selection serve` puts each worker in a process group of its own, under the main process.
+        if service_pgid in (p.pgid, p.ppid):
             return "workers"
         if p.comm.startswith(("valkey", "redis")) and f":{redis_port}" in p.cmdline:
             return "redis"
@@ -68,6 +74,29 @@ def classifier(*, service_pgid: int, redis_port: int, postgres_pid: int | None) 
         return None
 
     return which
+
+
+async def _postmaster_pid(database_url: str) -> int | None:
+    """The PostgreSQL server's main process (its backends are its children), if it runs here."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        directory = await conn.fetchval("SHOW data_directory")
+    finally:
+        await conn.close()
+    try:
+        return int((Path(directory) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def service_classifier(service_pgid: int, database_url: str, redis_url: str) -> Classifier:
+    """The classifier of a service started by a driver on stores running on this machine."""
+    port = urlsplit(redis_url).port or 6379
+    return classifier(
+        service_pgid=service_pgid, redis_port=port, postgres_pid=asyncio.run(_postmaster_pid(database_url))
+    )
 
 
 class CpuMeter:

@@ -16,6 +16,7 @@ import datetime as dt
 import os
 import random
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ import click
 import msgspec
 
 from loadtests import report as rpt
+from loadtests.cpu import CpuMeter, service_classifier
 from loadtests.plan import Journal, Plan, read_journal, write_plan
 from loadtests.stack import (
     BIN,
@@ -187,6 +189,32 @@ def build_plan(cfg: Opening, service: Service, round_: dict[str, object]) -> Pla
 LOCUST_OVERRUN_S = 60
 
 
+@dataclass(frozen=True)
+class Burst:
+    seconds: float
+    #: CPU seconds by component (loadtests.cpu), for a service started here on stores of this machine.
+    cpu_seconds: dict[str, float] | None
+
+
+def run_burst(cfg: Opening, service: Service, plan_path: Path, plan: Plan, out: Path) -> tuple[int, Burst]:
+    """locust's run, profiled if asked, with the CPU each part of the machine spent meanwhile."""
+    with contextlib.ExitStack() as profiling:
+        if cfg.profile and service.pid is not None:
+            from loadtests.profile import recording
+
+            profiling.enter_context(recording(service.pid, out, cfg.run_time + 10))
+        elif cfg.profile:
+            click.echo("--profile needs a service started here; not profiling", err=True)
+        meter = None
+        if service.pid is not None and service.database_url and service.redis_url:
+            meter = CpuMeter(service_classifier(service.pid, service.database_url, service.redis_url))
+            meter.start()
+        began = time.monotonic()
+        code = run_locust(cfg, service, plan_path, plan, out)
+        seconds = time.monotonic() - began
+        return code, Burst(seconds, meter.stop() if meter is not None else None)
+
+
 def run_locust(cfg: Opening, service: Service, plan_path: Path, plan: Plan, out: Path) -> int:
     users = len(plan.students)
     arriving = plan.cohort if cfg.cohort_rate else users
@@ -280,14 +308,7 @@ def run_opening(cfg: Opening) -> Result:
         plan = build_plan(cfg, service, round_)
         plan_path = out / "plan.json"
         write_plan(plan, plan_path)
-        with contextlib.ExitStack() as profiling:
-            if cfg.profile and service.pid is not None:
-                from loadtests.profile import recording
-
-                profiling.enter_context(recording(service.pid, out, cfg.run_time + 10))
-            elif cfg.profile:
-                click.echo("--profile needs a service started here; not profiling", err=True)
-            locust_code = run_locust(cfg, service, plan_path, plan, out)
+        locust_code, burst = run_burst(cfg, service, plan_path, plan, out)
         if not settle(service.base_url):
             click.echo("the service was still busy 30 s after the burst; checking anyway", err=True)
         _save_metrics(service, out / "metrics.txt")
@@ -339,6 +360,8 @@ def run_opening(cfg: Opening) -> Result:
         check_output=check_output,
         verdict=verdict,
     )
+    if burst.cpu_seconds is not None:
+        text += rpt.cpu_markdown(burst.cpu_seconds, burst.seconds, total.requests, profiled=cfg.profile)
     if cfg.profile:
         from loadtests.profile import markdown as profile_markdown
 

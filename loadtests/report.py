@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import msgspec
 
+from loadtests.cpu import COMPONENTS
 from loadtests.plan import Journal
 
 AGGREGATED = "Aggregated"
@@ -239,3 +241,25 @@ def markdown(
     lines += ["", "## Invariant check (`selection check`)", "", "```", check_output.strip(), "```", ""]
     lines += ["## Throughput and latency", "", "![throughput and latency over the burst](burst.png)", ""]
     return "\n".join(lines)
+
+
+def cpu_markdown(spent: dict[str, float], seconds: float, requests: int, *, profiled: bool) -> str:
+    """Where the burst's CPU went: on a machine whose cores the service, its stores and the load
+    generator share, this says how much of it the service had."""
+    cores = os.cpu_count() or 1
+    lines = [
+        "",
+        "## CPU during the burst",
+        "",
+        f"Read from /proc over locust's {seconds:.1f} s (start and end included); the machine has {cores} cores.",
+        "",
+        "| component | CPU s | cores busy on average | µs per request |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name in (*COMPONENTS, "total"):
+        used = sum(spent.get(c, 0.0) for c in COMPONENTS) if name == "total" else spent.get(name, 0.0)
+        per_request = f"{used * 1e6 / requests:.0f}" if requests else "-"
+        lines.append(f"| {name} | {used:.1f} | {used / seconds if seconds else 0.0:.2f} | {per_request} |")
+    if profiled:
+        lines += ["", "py-spy sampled the workers meanwhile (`--profile`): its own CPU is in none of the rows."]
+    return "\n".join(lines) + "\n"

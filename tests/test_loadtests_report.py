@@ -156,3 +156,14 @@ def test_the_bench_waits_for_what_an_earlier_target_left_busy() -> None:
     waited = meter.wait_idle(window=0.2, timeout=5.0)
     assert waited is not None
     assert waited < 1.0
+
+
+def test_the_burst_report_says_where_the_cpu_went() -> None:
+    from loadtests.report import cpu_markdown
+
+    spent = {"workers": 60.0, "redis": 6.0, "postgres": 4.0, "load generator": 50.0}
+    text = cpu_markdown(spent, 60.0, 100_000, profiled=False)
+    assert "| workers | 60.0 | 1.00 | 600 |" in text
+    assert "| load generator | 50.0 | 0.83 | 500 |" in text
+    assert "| total | 120.0 | 2.00 | 1200 |" in text
+    assert "py-spy" not in text
