@@ -45,6 +45,10 @@ class BenchConfig(msgspec.Struct, kw_only=True):
     idempotency_key: bool = False
     #: py-spy on the workers during each HTTP target.
     profile: bool = False
+    #: The speed goals each level of connections is held to (0: not judged).
+    min_selects_per_s: float = 6000.0
+    min_rate_ratio: float = 5.0
+    min_p99_ratio: float = 10.0
 
 
 class Target(msgspec.Struct, kw_only=True):
@@ -70,6 +74,13 @@ class Target(msgspec.Struct, kw_only=True):
     note: str = ""
 
 
+class GoalCheck(msgspec.Struct, kw_only=True):
+    goal: str
+    connections: int
+    measured: float
+    met: bool
+
+
 class BenchResult(msgspec.Struct, kw_only=True):
     report_dir: str
     workers: int
@@ -78,6 +89,8 @@ class BenchResult(msgspec.Struct, kw_only=True):
     idempotency_key: bool
     targets: list[Target]
     ratios: dict[str, float]
+    #: The speed goals, judged at each level of connections; a goal missed is not an error.
+    goals: list[GoalCheck] = []
     check: str
     exit_code: int
     todo: list[str] = []
@@ -251,6 +264,57 @@ def ratios(targets: list[Target]) -> dict[str, float]:
     return out
 
 
+def judge_goals(targets: list[Target], cfg: BenchConfig) -> list[GoalCheck]:
+    """Each speed goal at each level of connections, read from the same run's targets."""
+    checks = []
+    for level in dict.fromkeys(t.connections for t in targets if t.connections is not None):
+        assert level is not None
+        by = {t.name: t for t in targets if t.connections == level}
+        product, naive = by.get("product"), by.get("naive")
+        if product is None:
+            continue
+        measured: list[tuple[str, float, float]] = [
+            (f"durable selects ≥ {cfg.min_selects_per_s:,.0f}/s", product.requests_per_s, cfg.min_selects_per_s)
+        ]
+        if naive is not None and naive.requests_per_s and product.p99_ms:
+            measured += [
+                (
+                    f"product / naive throughput ≥ {cfg.min_rate_ratio:g}",
+                    product.requests_per_s / naive.requests_per_s,
+                    cfg.min_rate_ratio,
+                ),
+                (f"naive p99 / product p99 ≥ {cfg.min_p99_ratio:g}", naive.p99_ms / product.p99_ms, cfg.min_p99_ratio),
+            ]
+        checks += [
+            GoalCheck(goal=goal, connections=level, measured=round(value, 2), met=value >= minimum)
+            for goal, value, minimum in measured
+            if minimum > 0
+        ]
+    return checks
+
+
+def goals_table(checks: list[GoalCheck]) -> list[str]:
+    if not checks:
+        return []
+    levels = list(dict.fromkeys(c.connections for c in checks))
+    lines = [
+        "",
+        "## Goals",
+        "",
+        "Judged at each level of connections from this run alone; a goal missed is reported, not an error.",
+        "",
+        "| goal | " + " | ".join(f"{c} connections" for c in levels) + " |",
+        "| --- | " + " | ".join("---:" for _ in levels) + " |",
+    ]
+    for goal in dict.fromkeys(c.goal for c in checks):
+        cells = []
+        for level in levels:
+            found = next((c for c in checks if c.goal == goal and c.connections == level), None)
+            cells.append("-" if found is None else f"{found.measured:,.2f} {'met' if found.met else '**not met**'}")
+        lines.append(f"| {goal} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _bad(target: Target) -> list[str]:
     problems = []
     server = sum(count for status, count in target.statuses.items() if status.startswith("5"))
@@ -294,6 +358,7 @@ def markdown(result: BenchResult, machine: dict[str, str]) -> str:
     lines += cpu_table(result.targets)
     lines += ["", "## Ratios", ""]
     lines += [f"- {k}: **{v}**" for k, v in result.ratios.items()] or ["- none (a target is missing)"]
+    lines += goals_table(result.goals)
     if result.todo:
         lines += ["", "## Not measured", ""] + [f"- {t}" for t in result.todo]
     lines += ["", "## selection check", "", "```", result.check.strip(), "```", ""]
@@ -427,6 +492,7 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
         idempotency_key=cfg.idempotency_key,
         targets=targets,
         ratios=ratios(targets),
+        goals=judge_goals(targets, cfg),
         check=(checked.stdout + checked.stderr).strip() + ("\n" + "\n".join(problems) if problems else ""),
         exit_code=1 if problems else 0,
         todo=todo,
@@ -470,6 +536,9 @@ def _levels(text: str) -> tuple[int, ...]:
 @click.option("--gate-concurrency", type=int, default=64, show_default=True)
 @click.option("--idempotency-key", is_flag=True, help="Send an Idempotency-Key with every select.")
 @click.option("--profile", is_flag=True, help="py-spy on the workers during each HTTP target (slows them down).")
+@click.option("--min-selects-per-s", type=float, default=6000.0, show_default=True, help="Goal (0: not judged).")
+@click.option("--min-ratio", type=float, default=5.0, show_default=True, help="Goal: product / naive throughput.")
+@click.option("--min-p99-ratio", type=float, default=10.0, show_default=True, help="Goal: naive p99 / product p99.")
 def main(
     port: int,
     workers: int,
@@ -481,6 +550,9 @@ def main(
     gate_concurrency: int,
     idempotency_key: bool,
     profile: bool,
+    min_selects_per_s: float,
+    min_ratio: float,
+    min_p99_ratio: float,
 ) -> None:
     """Measure durable selects: product, naive design, no-op floor, gate ceiling; one report."""
     exit_on_sigterm()
@@ -496,6 +568,9 @@ def main(
             gate_concurrency=gate_concurrency,
             idempotency_key=idempotency_key,
             profile=profile,
+            min_selects_per_s=min_selects_per_s,
+            min_rate_ratio=min_ratio,
+            min_p99_ratio=min_p99_ratio,
         )
     )
     for t in result.targets:
@@ -507,6 +582,9 @@ def main(
             click.echo(f"         CPU µs per request: {spent}")
     for key, value in result.ratios.items():
         click.echo(f"{key}: {value}")
+    for goal in result.goals:
+        verdict = "met" if goal.met else "NOT MET"
+        click.echo(f"goal, {goal.connections} connections: {goal.goal}: {goal.measured} {verdict}")
     if result.exit_code:
         click.echo(result.check)
     click.echo(f"report: {result.report_dir}/bench.md")

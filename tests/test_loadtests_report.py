@@ -167,3 +167,29 @@ def test_the_burst_report_says_where_the_cpu_went() -> None:
     assert "| load generator | 50.0 | 0.83 | 500 |" in text
     assert "| total | 120.0 | 2.00 | 1200 |" in text
     assert "py-spy" not in text
+
+
+def test_the_bench_judges_each_goal_at_each_level_of_connections() -> None:
+    from loadtests.bench import BenchConfig, Target, goals_table, judge_goals
+
+    def target(name: str, connections: int, rate: float, p99: float) -> Target:
+        return Target(
+            name=name, what="", connections=connections, requests=int(rate * 10), seconds=10.0,
+            requests_per_s=rate, p50_ms=p99 / 2, p99_ms=p99,
+        )  # fmt: skip
+
+    targets = [
+        target("naive", 64, 600.0, 150.0),
+        target("product", 64, 2_700.0, 40.0),
+        target("naive", 1024, 600.0, 1_800.0),
+        target("product", 1024, 6_600.0, 170.0),
+    ]
+    checks = judge_goals(targets, BenchConfig(min_p99_ratio=0.0))
+    assert [(c.connections, c.goal, c.measured, c.met) for c in checks] == [
+        (64, "durable selects ≥ 6,000/s", 2_700.0, False),
+        (64, "product / naive throughput ≥ 5", 4.5, False),
+        (1024, "durable selects ≥ 6,000/s", 6_600.0, True),
+        (1024, "product / naive throughput ≥ 5", 11.0, True),
+    ]
+    table = "\n".join(goals_table(checks))
+    assert "| product / naive throughput ≥ 5 | 4.50 **not met** | 11.00 met |" in table
