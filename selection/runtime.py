@@ -15,6 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from courses.students import StudentDirectory
+from quota.connection import pool_options
 from quota.gate import GateUnavailable, SeatGate
 from selection.catalog_view import CatalogView
 from selection.database import create_pool
@@ -57,8 +58,8 @@ class Runtime:
         commit_pool = await create_pool(settings.database_url, size=2, reset_sessions=False)
         # A blocking pool: under a burst a command waits for a free connection instead of
         # failing with "too many connections".
-        redis_pool = aioredis.BlockingConnectionPool.from_url(
-            settings.redis_url,
+        redis_pool = aioredis.BlockingConnectionPool(
+            **pool_options(settings.redis_url),
             timeout=10,
             socket_connect_timeout=2,
             socket_timeout=5,

@@ -10,13 +10,15 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from quota.connection import pool_options
 from quota.pipeline import LuaScript, ScriptPipeline
 from tests.stores import Stores
 
 
 @pytest.fixture
 async def client(stores: Stores) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(stores.redis_url)
+    # Connections as the service makes them: commands packed by hiredis.
+    client = aioredis.Redis.from_pool(aioredis.ConnectionPool(**pool_options(stores.redis_url)))
     yield client
     await client.aclose()
 
