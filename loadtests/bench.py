@@ -1,6 +1,6 @@
 """``make bench``: durable selects against the product, the naive design, the floor and the gate.
 
-    python -m loadtests.bench [--seconds 10] [--connections 64] [--port 8031]
+    python -m loadtests.bench [--seconds 10] [--connections 64,256,1024] [--port 8031]
 
 One invocation, one throw-away service (embedded PostgreSQL and Redis, the demo students, the
 bench app with ``--workers 2``), every target measured in turn so the ratios compare runs on the
@@ -240,6 +240,15 @@ def measure_ceiling(service: Service, round_id: str, offerings: list[str], cfg: 
     )
 
 
+def by_level(targets: list[Target]) -> dict[int, dict[str, Target]]:
+    """The HTTP targets by level of connections, then by name, in the order measured."""
+    levels: dict[int, dict[str, Target]] = {}
+    for t in targets:
+        if t.connections is not None:
+            levels.setdefault(t.connections, {})[t.name] = t
+    return levels
+
+
 def ratios(targets: list[Target]) -> dict[str, float]:
     """The product against each other target, at each level of connections."""
     out: dict[str, float] = {}
@@ -249,8 +258,7 @@ def ratios(targets: list[Target]) -> dict[str, float]:
             out[f"{key}, {level} connections"] = round(numerator / denominator, 2)
 
     gate = next((t for t in targets if t.name == "gate"), None)
-    for level in dict.fromkeys(t.connections for t in targets if t.connections is not None):
-        by = {t.name: t for t in targets if t.connections == level}
+    for level, by in by_level(targets).items():
         product = by.get("product")
         if product is None:
             continue
@@ -267,9 +275,7 @@ def ratios(targets: list[Target]) -> dict[str, float]:
 def judge_goals(targets: list[Target], cfg: BenchConfig) -> list[GoalCheck]:
     """Each speed goal at each level of connections, read from the same run's targets."""
     checks = []
-    for level in dict.fromkeys(t.connections for t in targets if t.connections is not None):
-        assert level is not None
-        by = {t.name: t for t in targets if t.connections == level}
+    for level, by in by_level(targets).items():
         product, naive = by.get("product"), by.get("naive")
         if product is None:
             continue
@@ -517,7 +523,7 @@ def _levels(text: str) -> tuple[int, ...]:
         raise click.BadParameter(f"not a list of numbers: {text!r}", param_hint="--connections") from None
     if not levels or min(levels) < 1:
         raise click.BadParameter("give one or more positive numbers", param_hint="--connections")
-    return levels
+    return tuple(dict.fromkeys(levels))
 
 
 @click.command()
