@@ -85,6 +85,8 @@ class Result(msgspec.Struct, kw_only=True):
     p99_ms: float | None
     exit_code: int
     reasons: list[str]
+    #: CPU seconds by component during the burst (loadtests.cpu), for a service started here.
+    cpu_seconds: dict[str, float] | None = None
 
 
 def report_dir(label: str) -> Path:
@@ -380,6 +382,7 @@ def run_opening(cfg: Opening) -> Result:
         p99_ms=total.p99_ms,
         exit_code=verdict.exit_code,
         reasons=verdict.reasons,
+        cpu_seconds=burst.cpu_seconds,
     )
     (out / "result.json").write_bytes(msgspec.json.format(msgspec.json.encode(result)))
     return result

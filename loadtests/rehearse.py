@@ -16,9 +16,11 @@ refuses a database unless told it is a copy.
 from __future__ import annotations
 
 import math
+import os
 
 import click
 
+from loadtests.cpu import COMPONENTS
 from loadtests.opening import Opening, Result, run_opening, summary
 from loadtests.stack import exit_on_sigterm
 
@@ -34,8 +36,7 @@ def verdict(result: Result) -> str:
     full_cohort = result.cohort
     if result.students < full_cohort:
         # The service runs saturated through a burst: the whole cohort's requests at the rate measured.
-        per_student = result.requests / result.students
-        seconds = max(seconds, per_student * full_cohort / result.requests_per_s)
+        seconds = max(seconds, _cohort_requests(result) / result.requests_per_s)
         note = (
             f" (extrapolated from {result.students} of {full_cohort} students; the p99 is the sample's and"
             " a full burst queues longer)"
@@ -45,6 +46,32 @@ def verdict(result: Result) -> str:
     if result.exit_code == 1:
         line += "; BUT the rehearsal found errors or broken invariants"
     return line + note
+
+
+def _cohort_requests(result: Result) -> float:
+    """The whole cohort's requests: a sample's, scaled by its students."""
+    return result.requests / result.students * max(result.cohort, result.students) if result.students else 0.0
+
+
+def sharing(result: Result, cores: int | None = None) -> str | None:
+    """What the load generator took from the machine it shared with the service, and what the
+    service alone would need: on the real morning the students' phones do the students' work."""
+    spent = result.cpu_seconds
+    if not spent or not result.requests:
+        return None
+    cores = cores or os.cpu_count() or 1
+    generator = spent.get("load generator", 0.0)
+    service = sum(spent.get(c, 0.0) for c in COMPONENTS if c != "load generator")
+    if not service:
+        return None
+    share = generator / (generator + service)
+    alone_s = _cohort_requests(result) * (service / result.requests) / cores
+    return (
+        f"the load generator shared this machine and took {share:.0%} of the CPU used; the service and its stores "
+        f"spent {service * 1e6 / result.requests:.0f} µs of CPU a request: without the load generator, the round's "
+        f"requests would keep these {cores} cores busy for at least {math.ceil(alone_s)} s (a bound from the CPU, "
+        "not a measurement)"
+    )
 
 
 @click.command()
@@ -109,6 +136,8 @@ def _run(
     result = run_opening(cfg)
     click.echo(summary(result))
     click.echo(verdict(result))
+    if (note := sharing(result)) is not None:
+        click.echo(note)
     raise SystemExit(1 if result.exit_code == 1 else 0)
 
 

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
+
 from loadtests.plan import Journal
 from loadtests.rehearse import verdict
 from loadtests.report import RouteStats, Thresholds, judge, read_history
@@ -193,3 +195,21 @@ def test_the_bench_judges_each_goal_at_each_level_of_connections() -> None:
     ]
     table = "\n".join(goals_table(checks))
     assert "| product / naive throughput ≥ 5 | 4.50 **not met** | 11.00 met |" in table
+
+
+def test_the_rehearsal_says_what_the_load_generator_took_and_what_the_service_alone_needs() -> None:
+    from loadtests.opening import Result
+    from loadtests.rehearse import sharing
+
+    sample = Result(
+        report_dir="r", students=1000, cohort=7000, finished=1000, all_done_s=10.0, requests=10_000,
+        requests_per_s=1000.0, p50_ms=20.0, p95_ms=60.0, p99_ms=90.0, exit_code=0, reasons=[],
+        cpu_seconds={"workers": 4.0, "redis": 0.6, "postgres": 0.4, "load generator": 5.0},
+    )  # fmt: skip
+    # 5 s of service CPU for 10,000 requests: 500 µs each; the cohort's 70,000 on 2 cores: 17.5 s.
+    note = sharing(sample, cores=2)
+    assert note is not None
+    assert "took 50% of the CPU used" in note
+    assert "spent 500 µs of CPU a request" in note
+    assert "busy for at least 18 s" in note
+    assert sharing(msgspec.structs.replace(sample, cpu_seconds=None)) is None
