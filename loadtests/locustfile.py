@@ -25,8 +25,11 @@ from locust import stats as locust_stats
 from locust.exception import StopUser
 
 from loadtests.journey import Drop, Journey, Seen, Select, draw_wishes, zipf_demand
+from loadtests.keepalive import keep_connections_alive
 from loadtests.plan import Journal, Plan, read_plan, write_journal
 from loadtests.tokens import mint
+
+keep_connections_alive()
 
 # The stats history's percentiles cover this many trailing seconds; locust's default of ten
 # would smear a burst that lasts twenty.
