@@ -50,6 +50,8 @@ CONTRACT_CODES = frozenset(
     )
 )
 MAX_ATTEMPTS = 4
+#: Seconds between the start of spawning and the first student's arrival.
+ARRIVAL_LEAD_S = 1.0
 BROWSE = "/api/v1/rounds/[round]/offerings"
 SELECT = "/api/v1/rounds/[round]/selections"
 DROP = "/api/v1/rounds/[round]/selections/[offering]"
@@ -73,6 +75,8 @@ class _Run:
         #: before the round opens, and the opening's seconds are the load generator's to spend.
         self.authorization: dict[str, str] = {}
         self.next_student = 0
+        #: When the first student is due (Unix time): a moment after the spawning starts.
+        self.opening_at = 0.0
         self.expected = 0
         self.first_arrival: float | None = None
         self.last_arrival: float | None = None
@@ -101,6 +105,7 @@ def _start(environment: Any, **_: Any) -> None:
     RUN.expected = min(len(RUN.plan.students), int(options.num_users or 0))
     RUN.authorization = {s: "Bearer " + mint(secret, s) for s in RUN.plan.students[: RUN.expected]}
     RUN.journal = Journal(students_planned=RUN.expected)
+    RUN.opening_at = time.time() + ARRIVAL_LEAD_S
     gevent.spawn(_stop_when_done, environment)
 
 
@@ -151,9 +156,13 @@ class Student(FastHttpUser):
         assert plan is not None
         if RUN.next_student >= RUN.expected:
             raise StopUser()
-        self.student_id = plan.students[RUN.next_student]
+        index = RUN.next_student
+        self.student_id = plan.students[index]
         RUN.next_student += 1
+        if plan.arrivals_per_s:
+            gevent.sleep(max(0.0, RUN.opening_at + index / plan.arrivals_per_s - time.time()))
         now = time.time()
+        RUN.journal.arrivals.append(now)
         RUN.first_arrival = RUN.first_arrival or now
         RUN.last_arrival = now
         RUN.journal.students_started += 1
@@ -172,6 +181,7 @@ class Student(FastHttpUser):
             raise
         RUN.journal.students_done += 1
         RUN.last_done = time.time()
+        RUN.journal.finishes.append(RUN.last_done)
         raise StopUser()
 
     def _journey(self, plan: Plan) -> None:

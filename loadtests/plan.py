@@ -27,6 +27,9 @@ class Plan(msgspec.Struct, kw_only=True):
     drop_share: float = 0.03
     #: Seconds a student waits between two requests (0: as fast as the answers come).
     think_seconds: float = 0.0
+    #: Students arriving per second, in the order of ``students``, each at its own planned
+    #: moment (0: as fast as locust spawns them).
+    arrivals_per_s: float = 0.0
 
 
 def write_plan(plan: Plan, path: Path) -> None:
@@ -48,6 +51,9 @@ class Journal(msgspec.Struct, kw_only=True):
     #: Seconds since the first student arrived until each milestone.
     last_arrival_s: float | None = None
     all_done_s: float | None = None
+    #: When each student arrived and when each finished (Unix time), for the plot's students active.
+    arrivals: list[float] = []
+    finishes: list[float] = []
     #: "route name|status|code" -> count; code is the problem's ``code`` or "-".
     outcomes: dict[str, int] = {}
     transport_errors: int = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import csv
 import os
 from pathlib import Path
@@ -30,6 +31,8 @@ class Sample(msgspec.Struct, kw_only=True):
     """One second of the stats history (percentiles over a short trailing window)."""
 
     t: float
+    #: The second's Unix time.
+    epoch: int
     users: int
     requests_per_s: float
     failures_per_s: float
@@ -81,6 +84,7 @@ def read_history(path: Path) -> list[Sample]:
         samples.append(
             Sample(
                 t=t - start,
+                epoch=t,
                 users=int(row["User Count"]),
                 requests_per_s=(n - before_n) / span,
                 failures_per_s=(failed - before_f) / span,
@@ -93,7 +97,18 @@ def read_history(path: Path) -> list[Sample]:
     return samples
 
 
-def plot(history: list[Sample], path: Path, title: str) -> None:
+def students_active(history: list[Sample], journal: Journal | None) -> tuple[list[int], str]:
+    """Students arrived and not yet done at each second, from the journal; locust's user count
+    when there is none (every user is spawned at the start and waits for its arrival)."""
+    if journal is None or not journal.arrivals:
+        return [s.users for s in history], "locust users"
+    arrivals, finishes = sorted(journal.arrivals), sorted(journal.finishes)
+    return [
+        bisect.bisect_right(arrivals, s.epoch) - bisect.bisect_right(finishes, s.epoch) for s in history
+    ], "students active"
+
+
+def plot(history: list[Sample], path: Path, title: str, journal: Journal | None = None) -> None:
     """Throughput and latency over the burst, one PNG."""
     import matplotlib
 
@@ -105,15 +120,16 @@ def plot(history: list[Sample], path: Path, title: str) -> None:
     top.plot(t, [s.requests_per_s for s in history], label="requests/s")
     top.plot(t, [s.failures_per_s for s in history], label="failures/s", color="tab:red")
     top.set_ylabel("requests per second")
+    active, label = students_active(history, journal)
     users = top.twinx()
-    users.plot(t, [s.users for s in history], color="tab:gray", linestyle=":", label="students active")
-    users.set_ylabel("students active")
+    users.plot(t, active, color="tab:gray", linestyle=":", label=label)
+    users.set_ylabel(label)
     top.legend(loc="upper left")
     top.set_title(title)
     for attr, label in (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")):
         bottom.plot(t, [getattr(s, attr) or float("nan") for s in history], label=label)
     bottom.set_ylabel("latency, ms (2 s window)")
-    bottom.set_xlabel("seconds since the first student arrived")
+    bottom.set_xlabel("seconds since the load generator started")
     bottom.set_yscale("log")
     bottom.legend(loc="upper left")
     fig.tight_layout()

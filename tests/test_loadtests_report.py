@@ -213,3 +213,17 @@ def test_the_rehearsal_says_what_the_load_generator_took_and_what_the_service_al
     assert "spent 500 µs of CPU a request" in note
     assert "busy for at least 18 s" in note
     assert sharing(msgspec.structs.replace(sample, cpu_seconds=None)) is None
+
+
+def test_students_active_are_those_arrived_and_not_yet_done() -> None:
+    from loadtests.report import Sample, students_active
+
+    history = [
+        Sample(t=t, epoch=1000 + t, users=9, requests_per_s=0.0, failures_per_s=0.0, p50_ms=None, p95_ms=None,
+               p99_ms=None)
+        for t in range(4)
+    ]  # fmt: skip
+    journal = Journal(students_planned=3, arrivals=[1000.5, 1001.0, 1001.2], finishes=[1002.5, 1003.0])
+    assert students_active(history, journal) == ([0, 2, 3, 1], "students active")
+    # Without arrivals in the journal, locust's own count (every user is spawned at the start).
+    assert students_active(history, Journal(students_planned=3)) == ([9, 9, 9, 9], "locust users")
