@@ -2,18 +2,34 @@
 -- plus BEGIN and COMMIT (see selection/writer.py). Called on its own (autocommit), the call is one
 -- implicit transaction: all of it is committed, or nothing.
 --
--- The changes come as one JSON array of objects, one per change, with the fields
---   job, round_id, student_id, offering_id, status, seq, wait_seq, at (ms since the epoch), actor,
---   role, action, gen, detail
--- where `job` is the job it belongs to and `gen` the gate generation that decided it; the answers
--- likewise: job, student_id, key, round_id, fingerprint, status, body (UTF-8 text). Each document
--- is parsed into typed rows in one pass (json_to_recordset), by each statement that reads it.
--- (One JSON document per side, encoded by the caller in one step, costs the caller half of what
--- twenty typed arrays did, element by element.) A job is committed whole or not at all: one of
--- its changes decided by an older generation of its round's gate makes the whole job stale, and
--- none of its changes or answers is written. A job without changes (a refusal recorded under an
--- Idempotency-Key) is never stale. Returns the stale jobs.
-CREATE FUNCTION commit_batch(changes json, answers json) RETURNS integer[]
+-- The changes come in parallel arrays, one element per change, each with the job it belongs to
+-- (`change_jobs`) and the gate generation that decided it (`gens`); the answers likewise with
+-- theirs (`answer_jobs`). A job is committed whole or not at all: one of its changes decided by
+-- an older generation of its round's gate makes the whole job stale, and none of its changes or
+-- answers is written. A job without changes (a refusal recorded under an Idempotency-Key) is never
+-- stale. Returns the stale jobs.
+CREATE FUNCTION commit_batch(
+    change_jobs integer[],
+    round_ids text[],
+    student_ids text[],
+    offering_ids text[],
+    statuses text[],
+    seqs bigint[],
+    wait_seqs bigint[],
+    ats timestamptz[],
+    actors text[],
+    roles text[],
+    actions text[],
+    details text[],
+    gens bigint[],
+    answer_jobs integer[],
+    answer_students text[],
+    answer_keys text[],
+    answer_rounds text[],
+    answer_fingerprints text[],
+    answer_statuses integer[],
+    answer_bodies bytea[]
+) RETURNS integer[]
 -- VOLATILE (the default, spelled out because the fence below depends on it): in READ COMMITTED a
 -- volatile function takes a new snapshot for each of its statements, where a STABLE one would
 -- see everything through the calling statement's snapshot, taken before the lock was granted.
@@ -27,8 +43,7 @@ BEGIN
     -- that already holds a round's lock exclusively (a rebuild committing the redo log before it
     -- reloads the gate), the shared lock is granted at once.
     PERFORM pg_advisory_xact_lock_shared(hashtext('gate:' || r))
-    FROM (SELECT DISTINCT c.round_id AS r FROM json_to_recordset(changes) AS c(round_id text) ORDER BY 1)
-         AS batch_rounds;
+    FROM (SELECT DISTINCT r FROM unnest(round_ids) AS r ORDER BY r) AS batch_rounds;
 
     -- The generations are read by a statement of their own, after the locks: its snapshot is taken
     -- once they are granted, so it sees the generation a rebuild committed before releasing its
@@ -36,20 +51,18 @@ BEGIN
     -- could be those from before that rebuild, and this batch would commit changes the rebuilt
     -- gate does not count.
     SELECT coalesce(array_agg(DISTINCT c.job), '{}') INTO stale
-    FROM json_to_recordset(changes) AS c(job integer, round_id text, gen bigint)
+    FROM unnest(change_jobs, round_ids, gens) AS c(job, round_id, gen)
     LEFT JOIN rounds ON rounds.id = c.round_id
     WHERE rounds.generation IS DISTINCT FROM c.gen;
 
     -- Selections (an older change never overwrites a newer one), their audit events (once per
     -- change, however often it is committed: a dead process's redo log is committed again).
     WITH input AS (
-        SELECT c.job, c.round_id, c.student_id, c.offering_id, c.status, c.seq, c.wait_seq,
-               to_timestamp(c.at / 1000.0) AS at, c.actor, c.role, c.action, c.detail
-        FROM json_to_recordset(changes) AS c(
-             job integer, round_id text, student_id text, offering_id text, status text, seq bigint,
-             wait_seq bigint, at bigint, actor text, role text, action text, gen bigint, detail text
-        )
-        WHERE c.job <> ALL (stale)
+        SELECT *
+        FROM unnest(change_jobs, round_ids, student_ids, offering_ids, statuses, seqs, wait_seqs, ats,
+                    actors, roles, actions, details)
+             AS t(job, round_id, student_id, offering_id, status, seq, wait_seq, at, actor, role, action, detail)
+        WHERE t.job <> ALL (stale)
     ), latest AS (
         SELECT DISTINCT ON (round_id, student_id, offering_id) *
         FROM input
@@ -74,9 +87,9 @@ BEGIN
 
     -- The first answer to an Idempotency-Key stays the answer.
     INSERT INTO idempotency_keys (student_id, key, round_id, fingerprint, status, body)
-    SELECT a.student_id, a.key, a.round_id, a.fingerprint, a.status, convert_to(a.body, 'UTF8')
-    FROM json_to_recordset(answers)
-         AS a(job integer, student_id text, key text, round_id text, fingerprint text, status integer, body text)
+    SELECT a.student_id, a.key, a.round_id, a.fingerprint, a.status, a.body
+    FROM unnest(answer_jobs, answer_students, answer_keys, answer_rounds, answer_fingerprints, answer_statuses,
+                answer_bodies) AS a(job, student_id, key, round_id, fingerprint, status, body)
     WHERE a.job <> ALL (stale)
     ON CONFLICT (student_id, round_id, key) DO NOTHING;
 

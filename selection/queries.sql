@@ -1,7 +1,7 @@
 -- Queries of the selection path: committing the gate's changes, and the students' reads.
 
 -- name: commit_batch
--- The whole group commit, in one call (migrations/0002_commit_batch.sql): the rounds' shared
+-- The whole group commit, in one call (migrations/0003_commit_batch_json.sql): the rounds' shared
 -- locks, their generations, the fresh jobs' changes and answers. Returns the stale jobs.
 -- The documents are sent as text: they are encoded once, by msgspec, whatever codec the connection has for json.
 SELECT commit_batch($1::text::json, $2::text::json);

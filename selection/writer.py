@@ -83,7 +83,7 @@ def _answers_of(changes: Sequence[Change]) -> list[Answer]:
 
 
 class _ChangeRow(msgspec.Struct):
-    """A change as commit_batch reads it (migrations/0002_commit_batch.sql)."""
+    """A change as commit_batch reads it (migrations/0003_commit_batch_json.sql)."""
 
     job: int
     round_id: str
