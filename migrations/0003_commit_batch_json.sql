@@ -2,7 +2,10 @@
 -- 0002_commit_batch.sql for the function's first form, kept as it was applied). The body is the
 -- same otherwise: one round trip to PostgreSQL per batch; called on its own (autocommit), the call
 -- is one implicit transaction: all of it is committed, or nothing.
-DROP FUNCTION commit_batch(
+--
+-- For a while 0002 itself was this JSON form, so a database may already hold it and no array
+-- form: IF EXISTS and OR REPLACE let this migration run on either.
+DROP FUNCTION IF EXISTS commit_batch(
     integer[], text[], text[], text[], text[], bigint[], bigint[], timestamptz[], text[], text[], text[],
     text[], bigint[], integer[], text[], text[], text[], text[], integer[], bytea[]
 );
@@ -18,7 +21,7 @@ DROP FUNCTION commit_batch(
 -- its changes decided by an older generation of its round's gate makes the whole job stale, and
 -- none of its changes or answers is written. A job without changes (a refusal recorded under an
 -- Idempotency-Key) is never stale. Returns the stale jobs.
-CREATE FUNCTION commit_batch(changes json, answers json) RETURNS integer[]
+CREATE OR REPLACE FUNCTION commit_batch(changes json, answers json) RETURNS integer[]
 -- VOLATILE (the default, spelled out because the fence below depends on it): in READ COMMITTED a
 -- volatile function takes a new snapshot for each of its statements, where a STABLE one would
 -- see everything through the calling statement's snapshot, taken before the lock was granted.

@@ -55,3 +55,16 @@ async def test_a_database_of_the_first_group_commit_upgrades_and_commits(empty_d
     assert await db.fetchval("SELECT count(*) FROM selections WHERE round_id = 'r1' AND student_id = 's1'") == 1
     arrays = await db.fetchval("SELECT count(*) FROM pg_proc WHERE proname = 'commit_batch' AND pronargs = 20")
     assert arrays == 0
+
+
+async def test_a_database_whose_0002_was_already_the_json_form_upgrades_too(empty_database: asyncpg.Connection) -> None:
+    db = empty_database
+    await migrations.apply(db)
+    # For a while 0002 created the JSON form itself: such a database has it, and no array form,
+    # when 0003 comes.
+    await db.execute("DELETE FROM schema_migrations WHERE version = 3")
+    assert await migrations.apply(db) == ["0003_commit_batch_json"]
+    await add_students(db, "s1")
+    await add_offering(db, "swim", capacity=10)
+    await add_round(db, "r1", ["swim"])
+    assert await commit_batch(db, [([change(1, 0, "s1")], [])]) == set()
