@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from courses.models import Body, Offering, Student
-from selection import errors
+from lib import errors
 
 T = TypeVar("T", Student, Offering)
 

@@ -32,7 +32,7 @@ from courses.demo_catalog import (
     Line,
 )
 from courses.models import Category, Eligibility, LimitKey, Offering, RoundCreate, ScheduleEntry, Student
-from courses.queries import NamedQueries
+from lib.sql import NamedQueries
 
 SEED = 20260901
 ROUND_ID = "demo-2026-fall"

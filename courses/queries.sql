@@ -67,6 +67,15 @@ WHERE id = $1;
 INSERT INTO audit_events (actor, role, action, round_id, offering_id, outcome, detail)
 VALUES ($1, 'admin', $2, $3, $4, 'ok', $5);
 
+-- name: audit_page
+SELECT id, at, actor, role, action, round_id, student_id, offering_id, outcome, detail
+FROM audit_events
+WHERE ($1::text IS NULL OR round_id = $1)
+  AND ($2::text IS NULL OR student_id = $2)
+  AND ($3::bigint IS NULL OR id < $3)
+ORDER BY id DESC
+LIMIT $4;
+
 -- name: unknown_offerings
 SELECT id FROM unnest($1::text[]) AS t(id)
 WHERE NOT EXISTS (SELECT 1 FROM offerings o WHERE o.id = t.id)
@@ -100,3 +109,25 @@ RETURNING state;
 
 -- name: round_state
 SELECT state FROM rounds WHERE id = $1;
+
+-- name: visible_rounds
+SELECT r.id, r.name, r.mode, r.state, r.opens_at, r.closes_at, r.eligibility, r.limits, r.allow_drop, r.waitlist,
+       coalesce(array_agg(ro.offering_id ORDER BY ro.position) FILTER (WHERE ro.offering_id IS NOT NULL), '{}')
+           AS offering_ids
+FROM rounds r LEFT JOIN round_offerings ro ON ro.round_id = r.id
+WHERE r.state <> 'draft'
+GROUP BY r.id
+ORDER BY r.created_at, r.id;
+
+-- name: round_header
+SELECT id, mode, state, eligibility, waitlist FROM rounds WHERE id = $1;
+
+-- name: round_offering_details
+SELECT o.id, o.title, o.category, o.kind, o.teacher, o.campus, o.capacity, o.schedule, o.eligibility,
+       o.description
+FROM round_offerings ro JOIN offerings o ON o.id = ro.offering_id
+WHERE ro.round_id = $1
+ORDER BY ro.position;
+
+-- name: offering_exists
+SELECT EXISTS (SELECT 1 FROM offerings WHERE id = $1);

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import asyncpg
 import msgspec
 
 from courses import audit
 from courses.models import Eligibility, Round, RoundCreate, RoundState
-from courses.queries import catalog_sql
-from courses.store import connection, transaction
-from selection import errors
+from courses.ports import GateSync
+from lib import errors
+from lib.database import connection, transaction
+from lib.sql import NamedQueries
 
-if TYPE_CHECKING:
-    from selection.runtime import Runtime
+_sql = NamedQueries("courses", "queries.sql")
 
 Action = Literal["open", "pause", "close"]
 
@@ -44,20 +44,6 @@ def round_of(row: asyncpg.Record) -> Round:
     )
 
 
-async def list_rounds(pool: asyncpg.Pool) -> list[Round]:
-    async with connection(pool) as conn:
-        rows = await conn.fetch(catalog_sql("rounds"), None)
-    return [round_of(row) for row in rows]
-
-
-async def get_round(pool: asyncpg.Pool, round_id: str) -> Round:
-    async with connection(pool) as conn:
-        row = await conn.fetchrow(catalog_sql("rounds"), round_id)
-    if row is None:
-        raise errors.NotFound(f"No round {round_id}")
-    return round_of(row)
-
-
 def _check_shape(body: RoundCreate) -> None:
     seen: set[str] = set()
     for index, offering_id in enumerate(body.offering_ids):
@@ -70,55 +56,82 @@ def _check_shape(body: RoundCreate) -> None:
         raise errors.ValidationFailed("closes_at must be after opens_at", field="closes_at")
 
 
-async def create_round(runtime: Runtime, body: RoundCreate, actor: str) -> Round:
-    """A new draft round; its offerings must exist, and its id must be free."""
-    _check_shape(body)
-    async with transaction(runtime.pool) as conn:
-        unknown = [row["id"] for row in await conn.fetch(catalog_sql("unknown_offerings"), body.offering_ids)]
-        if unknown:
-            raise errors.ValidationFailed(
-                f"Unknown offering(s) in offering_ids: {', '.join(unknown[:20])}", field="offering_ids", unknown=unknown
-            )
-        inserted = await conn.fetchval(
-            catalog_sql("insert_round"),
-            body.id,
-            body.name,
-            body.mode,
-            body.opens_at,
-            body.closes_at,
-            _encode(body.eligibility).decode(),
-            _encode(body.limits).decode(),
-            body.allow_drop,
-            body.waitlist,
-        )
-        if inserted is None:
-            raise errors.AlreadyExists(f"A round {body.id} exists already", round_id=body.id)
-        await conn.execute(catalog_sql("insert_round_offerings"), body.id, body.offering_ids)
-        await audit.record(
-            conn,
-            actor,
-            "round.create",
-            f"{body.mode} round {body.name!r} with {len(body.offering_ids)} offerings",
-            round_id=body.id,
-        )
-    await runtime.round_changed(body.id)
-    return await get_round(runtime.pool, body.id)
+class RoundRegistry:
+    """Rounds in PostgreSQL; the gate is told of every new round and every state change."""
 
+    def __init__(self, pool: asyncpg.Pool, sync: GateSync) -> None:
+        self._pool = pool
+        self._sync = sync
 
-async def move_round(runtime: Runtime, round_id: str, action: Action, actor: str) -> Round:
-    """One state change; of concurrent calls, only those that find an allowed state succeed."""
-    target, sources = MOVES[action]
-    async with transaction(runtime.pool) as conn:
-        moved = await conn.fetchval(catalog_sql("move_round"), round_id, target, list(sources))
-        if moved is None:
-            state = await conn.fetchval(catalog_sql("round_state"), round_id)
-            if state is None:
-                raise errors.NotFound(f"No round {round_id}")
-            raise errors.InvalidTransition(
-                f"Round {round_id} is {state}: {action} applies only to a round that is {' or '.join(sources)}",
-                state=state,
-                action=action,
+    async def every(self) -> list[Round]:
+        async with connection(self._pool) as conn:
+            rows = await conn.fetch(_sql("rounds"), None)
+        return [round_of(row) for row in rows]
+
+    async def get(self, round_id: str) -> Round:
+        async with connection(self._pool) as conn:
+            row = await conn.fetchrow(_sql("rounds"), round_id)
+        if row is None:
+            raise errors.NotFound(f"No round {round_id}")
+        return round_of(row)
+
+    async def create(self, body: RoundCreate, actor: str) -> Round:
+        """A new draft round; its offerings must exist, and its id must be free."""
+        _check_shape(body)
+        async with transaction(self._pool) as conn:
+            unknown = [row["id"] for row in await conn.fetch(_sql("unknown_offerings"), body.offering_ids)]
+            if unknown:
+                raise errors.ValidationFailed(
+                    f"Unknown offering(s) in offering_ids: {', '.join(unknown[:20])}",
+                    field="offering_ids",
+                    unknown=unknown,
+                )
+            inserted = await conn.fetchval(
+                _sql("insert_round"),
+                body.id,
+                body.name,
+                body.mode,
+                body.opens_at,
+                body.closes_at,
+                _encode(body.eligibility).decode(),
+                _encode(body.limits).decode(),
+                body.allow_drop,
+                body.waitlist,
             )
-        await audit.record(conn, actor, f"round.{action}", f"round is now {target}", round_id=round_id)
-    await runtime.round_changed(round_id)
-    return await get_round(runtime.pool, round_id)
+            if inserted is None:
+                raise errors.AlreadyExists(f"A round {body.id} exists already", round_id=body.id)
+            await conn.execute(_sql("insert_round_offerings"), body.id, body.offering_ids)
+            await audit.record(
+                conn,
+                actor,
+                "round.create",
+                f"{body.mode} round {body.name!r} with {len(body.offering_ids)} offerings",
+                round_id=body.id,
+            )
+        await self._sync.round_changed(body.id)
+        return await self.get(body.id)
+
+    async def move(self, round_id: str, action: Action, actor: str) -> Round:
+        """One state change; of concurrent calls, only those that find an allowed state succeed."""
+        target, sources = MOVES[action]
+        async with transaction(self._pool) as conn:
+            moved = await conn.fetchval(_sql("move_round"), round_id, target, list(sources))
+            if moved is None:
+                state = await conn.fetchval(_sql("round_state"), round_id)
+                if state is None:
+                    raise errors.NotFound(f"No round {round_id}")
+                raise errors.InvalidTransition(
+                    f"Round {round_id} is {state}: {action} applies only to a round that is {' or '.join(sources)}",
+                    state=state,
+                    action=action,
+                )
+            await audit.record(conn, actor, f"round.{action}", f"round is now {target}", round_id=round_id)
+        await self._sync.round_changed(round_id)
+        return await self.get(round_id)
+
+    async def visible_to(self, cohort: int, degree: str, campus: str) -> list[Round]:
+        """The rounds a student may see: every round but drafts, that admits them."""
+        async with connection(self._pool) as conn:
+            rows = await conn.fetch(_sql("visible_rounds"))
+        rounds = [round_of(row) for row in rows]
+        return [r for r in rounds if r.eligibility.admits(cohort, degree, campus)]

@@ -22,8 +22,8 @@ _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^():]+)(?::\d+)?\)$")
 _SITE = re.compile(r"^.*/site-packages/")
 #: Our own code; the inclusive ranking keeps only these (the server's bootstrap frames aside,
 #: which hold every sample and say nothing).
-_PROJECT = ("selection/", "quota/", "courses/", "loadtests/")
-_BOOTSTRAP = ("selection/cli.py", "selection/serve.py", "selection:")
+_PROJECT = ("selection/", "quota/", "courses/", "lib/", "loadtests/")
+_BOOTSTRAP = ("selection/cli/", "selection:")
 
 
 @contextlib.contextmanager

@@ -69,7 +69,7 @@ def settle(base_url: str, timeout: float = 30.0) -> bool:
 def raise_file_limit() -> None:
     """Thousands of students hold thousands of sockets, on both ends: the driver, the load
     generator and a service started here inherit the limit the service itself would take."""
-    from selection.serve import raise_open_file_limit
+    from selection.cli.serve import raise_open_file_limit
 
     raise_open_file_limit(workers=2)
 
@@ -120,7 +120,7 @@ def store_env(database_url: str | None, redis_url: str | None, secret: str) -> d
 @contextlib.contextmanager
 def local_stores(keep_dir: Path | None = None) -> Iterator[tuple[str, str]]:
     """Embedded PostgreSQL and Redis under a temporary folder, gone afterwards."""
-    from selection.embedded import EmbeddedPostgres, EmbeddedRedis
+    from selection.cli.embedded import EmbeddedPostgres, EmbeddedRedis
 
     base = Path(tempfile.mkdtemp(prefix="selection-load-", dir=keep_dir))
     pg = EmbeddedPostgres(base / "postgres", keep=False)
@@ -138,7 +138,7 @@ def local_stores(keep_dir: Path | None = None) -> Iterator[tuple[str, str]]:
 @contextlib.contextmanager
 def local_redis() -> Iterator[str]:
     """A throw-away embedded Redis, for a rehearsal whose PostgreSQL is given."""
-    from selection.embedded import EmbeddedRedis
+    from selection.cli.embedded import EmbeddedRedis
 
     rd = EmbeddedRedis(None)
     try:

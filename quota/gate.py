@@ -1,80 +1,48 @@
-"""SeatGate: the admission gate's operations, each one atomic Lua script call against Redis."""
+"""SeatGate: the admission gate's operations, each one atomic Lua script call against Redis.
+
+Every Redis failure of every operation leaves through one door (``_unavailable``): the caller
+sees ``GateUnavailable`` and knows that nothing was decided.
+"""
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from courses.students import StudentProfile
 from quota.entries import Change, decode_entry
+from quota.intents import CLAIM_TTL_SECONDS, DropIntent, IdempotencyClaim, Rate, SelectIntent
 from quota.keys import RoundKeys, student_rate_key
+from quota.loader import RoundSnapshot
+from quota.outcomes import Decision, GateUnavailable, OverRate, Refused, Seen
 from quota.pipeline import LuaScript, ScriptPipeline
 from quota.scripts import GateScripts
 
-SelectMode = Literal["student", "admin", "override"]
-DropMode = Literal["student", "admin"]
-#: Claims outlive the 24 hours API.md promises for replays.
-CLAIM_TTL_SECONDS = 25 * 3600
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: (capacity, enrolled, waiting) per offering.
+SeatCounts = tuple[dict[str, int], dict[str, int], dict[str, int]]
 
 
-class GateUnavailable(Exception):
-    """Redis did not answer, or the round's state is not loaded: nothing was decided."""
+def _unavailable(
+    operation: Callable[Concatenate[SeatGate, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[SeatGate, P], Coroutine[Any, Any, R]]:
+    """The gate's one translation of a Redis failure: nothing was decided, the store is unreachable."""
 
+    @functools.wraps(operation)
+    async def guarded(gate: SeatGate, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await operation(gate, *args, **kwargs)
+        except RedisError as exc:
+            raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc
 
-class OverRate(Exception):
-    """The student is over the rate limit: nothing was counted as decided; retry after the wait."""
-
-    def __init__(self, wait_seconds: float) -> None:
-        super().__init__(f"over the rate limit for {wait_seconds:.3f} s")
-        self.wait_seconds = wait_seconds
-
-
-class Rate(msgspec.Struct, frozen=True):
-    """A per-student rate limit: ``per_second`` on average, up to ``burst`` at once."""
-
-    per_second: int
-    burst: int
-
-
-class Refused(Exception):
-    """A rule refused the change: ``code`` is the contract's, ``facts`` what the script saw."""
-
-    def __init__(self, code: str, facts: dict[str, Any]) -> None:
-        super().__init__(code)
-        self.code = code
-        self.facts = facts
-
-
-class Seen(Exception):
-    """The Idempotency-Key was used before, with the request whose fingerprint this is; when the
-    gate refused that request, ``refusal`` is the refusal's (code, facts)."""
-
-    def __init__(self, claim: str) -> None:
-        fingerprint, _, refusal = claim.partition("\n")
-        super().__init__(fingerprint)
-        self.fingerprint = fingerprint
-        self.refusal: tuple[str, dict[str, Any]] | None = None
-        if refusal:
-            code, _, facts = refusal.partition("\n")
-            self.refusal = (code, msgspec.json.decode(facts) if facts else {})
-
-
-class IdempotencyClaim(msgspec.Struct, frozen=True):
-    key: str
-    fingerprint: str
-
-
-class Decision(msgspec.Struct, frozen=True):
-    """What the gate did: the resulting status and the changes to commit, first the caller's."""
-
-    status: str | None
-    position: int | None
-    changes: list[Change]
+    return guarded
 
 
 def now_ms() -> int:
@@ -89,6 +57,17 @@ def _raise_if_over_rate(reply: list[Any]) -> None:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def _claim_args(claim: IdempotencyClaim | None) -> tuple[str, str, int, str]:
+    """The four script arguments of an Idempotency-Key claim: used, fingerprint, ttl, key."""
+    if claim is None:
+        return "0", "", CLAIM_TTL_SECONDS, ""
+    return "1", claim.fingerprint, CLAIM_TTL_SECONDS, claim.key
 
 
 class SeatGate:
@@ -115,12 +94,12 @@ class SeatGate:
         idem = keys.idempotency(student_id, claim.key) if claim else keys.base + "idem:-"
         return [*keys.fixed(), keys.waitlist(offering_id), idem]
 
+    @_unavailable
     async def _run(self, script: LuaScript, keys: list[str], args: Sequence[Any]) -> list[Any]:
-        try:
-            reply: list[Any] = await self._pipeline.call(script, keys, args)
-        except RedisError as exc:
-            raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc
+        reply: list[Any] = await self._pipeline.call(script, keys, args)
         return reply
+
+    # --- decisions -----------------------------------------------------------------------------
 
     async def count_request(self, round_id: str | None, student_id: str, rate: Rate) -> None:
         """Count one request against the student's rate limit; raise OverRate when over it."""
@@ -142,84 +121,60 @@ class SeatGate:
         position = int(reply[2]) if reply[2] is not None else None
         return Decision(status=status, position=position, changes=changes)
 
-    async def select(
-        self,
-        round_id: str,
-        student: StudentProfile,
-        offering_id: str,
-        *,
-        waitlist: bool,
-        mode: SelectMode,
-        actor: str,
-        role: str,
-        claim: IdempotencyClaim | None = None,
-        rate: Rate | None = None,
-    ) -> Decision:
-        """Decide a selection; with ``rate``, the request first counts against the student's rate
-        limit in the same script (OverRate when over it)."""
+    async def select(self, intent: SelectIntent) -> Decision:
+        """Decide a selection; with ``intent.rate``, the request first counts against the
+        student's rate limit in the same script (OverRate when over it)."""
+        student, rate = intent.student, intent.rate
         profile = msgspec.json.encode([student.cohort, student.degree, student.campus])
+        keys = self._script_keys(intent.round_id, intent.offering_id, student.id, intent.claim)
         reply = await self._run(
             self._scripts.select,
-            [*self._script_keys(round_id, offering_id, student.id, claim), self.keys(round_id).rate(student.id)],
+            [*keys, self.keys(intent.round_id).rate(student.id)],
             (
                 student.id,
-                offering_id,
+                intent.offering_id,
                 profile,
-                "1" if waitlist else "0",
+                _flag(intent.waitlist),
                 now_ms(),
-                mode,
-                actor,
-                role,
-                "1" if claim else "0",
-                claim.fingerprint if claim else "",
-                CLAIM_TTL_SECONDS,
-                claim.key if claim else "",
+                intent.mode,
+                intent.actor,
+                intent.role,
+                *_claim_args(intent.claim),
                 rate.per_second if rate else 0,
                 rate.burst if rate else 0,
             ),
         )
-        return self._decision(round_id, reply)
+        return self._decision(intent.round_id, reply)
 
-    async def drop(
-        self,
-        round_id: str,
-        student_id: str,
-        offering_id: str,
-        *,
-        mode: DropMode,
-        actor: str,
-        role: str,
-        claim: IdempotencyClaim | None = None,
-    ) -> Decision:
-        waitlists = await self._round_offerings(round_id)
-        keys = self.keys(round_id)
+    async def drop(self, intent: DropIntent) -> Decision:
+        """Free a seat or a waitlist place; a freed seat promotes in the same script."""
+        waitlists = await self._round_offerings(intent.round_id)
+        keys = self.keys(intent.round_id)
         reply = await self._run(
             self._scripts.drop,
-            [*self._script_keys(round_id, offering_id, student_id, claim), *(keys.waitlist(o) for o in waitlists)],
+            [
+                *self._script_keys(intent.round_id, intent.offering_id, intent.student_id, intent.claim),
+                *(keys.waitlist(o) for o in waitlists),
+            ],
             (
-                student_id,
-                offering_id,
+                intent.student_id,
+                intent.offering_id,
                 now_ms(),
-                mode,
-                actor,
-                role,
-                "1" if claim else "0",
-                claim.fingerprint if claim else "",
-                CLAIM_TTL_SECONDS,
-                claim.key if claim else "",
+                intent.mode,
+                intent.actor,
+                intent.role,
+                *_claim_args(intent.claim),
                 *waitlists,
             ),
         )
-        return self._decision(round_id, reply)
+        return self._decision(intent.round_id, reply)
 
+    @_unavailable
     async def _round_offerings(self, round_id: str) -> list[str]:
         """The round's offering ids (fixed once the round exists), read once from its catalog."""
         offerings = self._offerings.get(round_id)
         if offerings is None:
-            try:
-                raw = await self._redis.hkeys(self.keys(round_id).catalog)
-            except RedisError as exc:
-                raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc
+            raw = await self._redis.hkeys(self.keys(round_id).catalog)
             offerings = sorted(_text(o) for o in raw)
             if offerings:
                 self._offerings[round_id] = offerings
@@ -232,23 +187,22 @@ class SeatGate:
         reply = await self._run(
             self._scripts.capacity,
             self._script_keys(round_id, offering_id, "-", None),
-            (offering_id, capacity, now_ms(), actor, "1" if dry_run else "0"),
+            (offering_id, capacity, now_ms(), actor, _flag(dry_run)),
         )
         return self._decision(round_id, reply)
 
-    async def live_counts(self, round_id: str) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
-        """(capacity, enrolled, waiting) per offering, read in one round trip (callers that can
-        take a reading a fraction of a second old share one: selection/live_seats.py)."""
+    # --- reads ---------------------------------------------------------------------------------
+
+    @_unavailable
+    async def live_counts(self, round_id: str) -> SeatCounts:
+        """(capacity, enrolled, waiting) per offering, read in one round trip."""
         keys = self.keys(round_id)
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hget(keys.meta, "loaded")
-                pipe.hgetall(keys.capacity)
-                pipe.hgetall(keys.enrolled)
-                pipe.hgetall(keys.waiting)
-                loaded, cap, enr, wlc = await pipe.execute()
-        except RedisError as exc:
-            raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.meta, "loaded")
+            pipe.hgetall(keys.capacity)
+            pipe.hgetall(keys.enrolled)
+            pipe.hgetall(keys.waiting)
+            loaded, cap, enr, wlc = await pipe.execute()
         if loaded != b"1":
             raise GateUnavailable(f"the gate state of round {round_id} is not loaded")
 
@@ -259,47 +213,22 @@ class SeatGate:
 
     async def loaded_generation(self, round_id: str) -> int | None:
         """The generation of the round's loaded state, or None when it is not loaded."""
-        try:
-            loaded, gen = await self._redis.hmget(self.keys(round_id).meta, ["loaded", "gen"])
-        except RedisError as exc:
-            raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc
-        return int(gen) if loaded == b"1" and gen is not None else None
+        generation, _ = await self.loaded_state(round_id)
+        return generation
 
+    @_unavailable
     async def loaded_state(self, round_id: str) -> tuple[int | None, str | None]:
         """(generation, round state) of the loaded gate state; (None, None) when not loaded."""
-        try:
-            loaded, gen, state = await self._redis.hmget(self.keys(round_id).meta, ["loaded", "gen", "state"])
-        except RedisError as exc:
-            raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc
+        loaded, gen, state = await self._redis.hmget(self.keys(round_id).meta, ["loaded", "gen", "state"])
         if loaded != b"1" or gen is None:
             return None, None
         return int(gen), _text(state) if state is not None else None
 
-    async def set_round_state(self, round_id: str, state: str) -> None:
-        try:
-            await self._redis.hset(self.keys(round_id).meta, "state", state)
-        except RedisError as exc:
-            raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc
+    @_unavailable
+    async def ping(self) -> None:
+        await self._redis.ping()
 
-    async def set_catalog_entry(self, round_id: str, offering_id: str, entry_json: bytes) -> None:
-        try:
-            await self._redis.hset(self.keys(round_id).catalog, offering_id, entry_json)
-        except RedisError as exc:
-            raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc
-
-    async def acknowledge(self, changes: Sequence[Change]) -> None:
-        """Remove committed entries from the redo streams (best effort: recovery re-commits)."""
-        by_round: dict[str, list[str]] = {}
-        for change in changes:
-            by_round.setdefault(change.round_id, []).append(change.stream_id)
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for round_id, ids in by_round.items():
-                    pipe.xdel(self.keys(round_id).redo, *ids)
-                await pipe.execute()
-        except RedisError as exc:
-            raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc
-
+    @_unavailable
     async def pending(
         self, round_id: str, older_than_ms: int | None, count: int = 1000, *, after: str | None = None
     ) -> list[Change]:
@@ -307,10 +236,57 @@ class SeatGate:
         from the start or from just after the entry ``after``."""
         upper = "+" if older_than_ms is None else str(max(0, now_ms() - older_than_ms))
         lower = "-" if after is None else "(" + after
-        try:
-            raw: list[tuple[bytes, dict[bytes, bytes]]] = await self._redis.xrange(  # type: ignore[assignment]
-                self.keys(round_id).redo, lower, upper, count=count
-            )
-        except RedisError as exc:
-            raise GateUnavailable(f"Redis: {type(exc).__name__}") from exc
+        raw: list[tuple[bytes, dict[bytes, bytes]]] = await self._redis.xrange(  # type: ignore[assignment]
+            self.keys(round_id).redo, lower, upper, count=count
+        )
         return [Change(round_id, _text(sid), decode_entry(fields[b"e"])) for sid, fields in raw or []]
+
+    # --- keeping the state in step with PostgreSQL -----------------------------------------------
+
+    @_unavailable
+    async def set_round_state(self, round_id: str, state: str) -> None:
+        await self._redis.hset(self.keys(round_id).meta, "state", state)
+
+    @_unavailable
+    async def set_catalog_entry(self, round_id: str, offering_id: str, entry_json: bytes) -> None:
+        await self._redis.hset(self.keys(round_id).catalog, offering_id, entry_json)
+
+    @_unavailable
+    async def acknowledge(self, changes: Sequence[Change]) -> None:
+        """Remove committed entries from the redo streams (best effort: recovery re-commits)."""
+        by_round: dict[str, list[str]] = {}
+        for change in changes:
+            by_round.setdefault(change.round_id, []).append(change.stream_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for round_id, ids in by_round.items():
+                pipe.xdel(self.keys(round_id).redo, *ids)
+            await pipe.execute()
+
+    @_unavailable
+    async def stop_decisions(self, round_id: str) -> None:
+        """Make the round's scripts answer ``unavailable`` until its state is installed again."""
+        meta = self.keys(round_id).meta
+        if await self._redis.exists(meta):
+            await self._redis.hset(meta, "loaded", "0")
+
+    @_unavailable
+    async def install(self, snapshot: RoundSnapshot) -> None:
+        """Replace the round's whole state with ``snapshot``, in one Redis transaction, marked
+        loaded last: no script ever sees half of it."""
+        keys = self.keys(snapshot.round_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(*keys.state_keys(list(snapshot.catalog)))
+            pipe.hset(keys.meta, mapping={**snapshot.meta, "loaded": "0"})  # type: ignore[dict-item]
+            if snapshot.catalog:
+                pipe.hset(keys.catalog, mapping=snapshot.catalog)  # type: ignore[arg-type]
+                pipe.hset(keys.capacity, mapping=snapshot.capacity)  # type: ignore[arg-type]
+                pipe.hset(keys.enrolled, mapping=snapshot.enrolled)  # type: ignore[arg-type]
+                pipe.hset(keys.waiting, mapping=snapshot.waiting)  # type: ignore[arg-type]
+            if snapshot.holdings:
+                pipe.hset(keys.holdings, mapping=snapshot.holdings)  # type: ignore[arg-type]
+            for offering, queue in snapshot.queues.items():
+                pipe.zadd(keys.waitlist(offering), queue)
+            for claim in snapshot.claims:
+                pipe.set(keys.idempotency(claim.student_id, claim.key), claim.fingerprint, ex=claim.ttl_seconds)
+            pipe.hset(keys.meta, "loaded", "1")
+            await pipe.execute()

@@ -1,30 +1,27 @@
-"""Loading a round's gate state from PostgreSQL into Redis, in one atomic Redis transaction."""
+"""A round's gate state as PostgreSQL records it: read (under a new generation) into a snapshot,
+which the gate then installs in Redis in one atomic transaction (``SeatGate.install``)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import Any
 
 import asyncpg
 import msgspec
-import redis.asyncio as aioredis
 
-from courses.models import DAYS
-from courses.queries import Connection, NamedQueries
-from quota.gate import CLAIM_TTL_SECONDS
-from quota.keys import RoundKeys
+from lib.sql import Connection, NamedQueries
+from quota.intents import CLAIM_TTL_SECONDS
 
 #: Sequence numbers of generation g start at g << 40, above every number an older generation
 #: could have handed out, so a change decided before a rebuild can never pass for a newer one.
 GENERATION_SHIFT = 40
 
 _encode = msgspec.json.encode
+#: Monday first, as ``date.weekday()`` counts; the names the scripts compare schedules by.
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-@functools.cache
-def gate_sql() -> NamedQueries:
-    return NamedQueries("quota", "queries.sql")
+_sql = NamedQueries("quota", "queries.sql")
 
 
 def _minutes(clock: str) -> int:
@@ -38,7 +35,7 @@ def catalog_entry(category: str, schedule: list[dict[str, Any]], eligibility: di
     for item in schedule:
         if item.get("date"):
             date = dt.date.fromisoformat(item["date"])
-            slots.append([DAYS[date.weekday()], item["date"], _minutes(item["start"]), _minutes(item["end"])])
+            slots.append([WEEKDAYS[date.weekday()], item["date"], _minutes(item["start"]), _minutes(item["end"])])
         else:
             slots.append([item["day"], "", _minutes(item["start"]), _minutes(item["end"])])
     return _encode({"c": category, "e": eligibility_entry(eligibility), "s": slots})
@@ -74,28 +71,61 @@ def _meta(row: asyncpg.Record, seq: int) -> dict[str, str]:
     return meta
 
 
-class LoadedRound(msgspec.Struct, frozen=True):
+class Claim(msgspec.Struct, frozen=True):
+    """An Idempotency-Key's claim still within its retention: the request's fingerprint."""
+
+    student_id: str
+    key: str
+    fingerprint: str
+    ttl_seconds: int
+
+
+class RoundSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the gate holds for one round, as PostgreSQL has it at one generation."""
+
     round_id: str
     generation: int
-    offerings: int
+    meta: dict[str, str]
+    #: offering id -> the scripts' catalog entry (category, eligibility, schedule).
+    catalog: dict[str, bytes]
+    capacity: dict[str, int]
+    enrolled: dict[str, int]
+    waiting: dict[str, int]
+    #: student id -> JSON of the profile and holdings.
+    holdings: dict[str, bytes]
+    #: offering id -> {student id: the joining change's seq}.
+    queues: dict[str, dict[str, int]]
+    claims: list[Claim]
     selections: int
 
 
-async def load_round(conn: Connection, client: aioredis.Redis, keys: RoundKeys) -> LoadedRound | None:
-    """Bump the round's generation and write its whole state to Redis.
+async def lock_round(conn: Connection, round_id: str) -> None:
+    """Take the round's lock exclusively, until the caller's transaction ends: waits for every
+    group commit into the round (they hold it shared) to finish, and holds off the next."""
+    await conn.execute(_sql("lock_round_exclusive"), round_id)
+
+
+async def published_generation(conn: Connection, round_id: str) -> int | None:
+    """The round's generation as PostgreSQL has committed it; None for an unknown round."""
+    generation: int | None = await conn.fetchval(_sql("round_generation"), round_id)
+    return generation
+
+
+async def read_round(conn: Connection, round_id: str) -> RoundSnapshot | None:
+    """Bump the round's generation and read its whole state.
 
     The caller holds a transaction on ``conn`` with the round's exclusive lock taken, so no
     writer commits into the round meanwhile; committing that transaction publishes the new
-    generation. Returns None for an unknown round.
+    generation, which must happen only after the snapshot is installed. Returns None for an
+    unknown round.
     """
-    sql = gate_sql()
-    row = await conn.fetchrow(sql("bump_generation"), keys.round_id)
+    row = await conn.fetchrow(_sql("bump_generation"), round_id)
     if row is None:
         return None
-    offerings = await conn.fetch(sql("round_offerings"), keys.round_id)
-    selections = await conn.fetch(sql("current_selections"), keys.round_id)
-    seq = max(await conn.fetchval(sql("max_seq"), keys.round_id), row["generation"] << GENERATION_SHIFT)
-    claims = await conn.fetch(sql("recent_claims"), keys.round_id, CLAIM_TTL_SECONDS)
+    offerings = await conn.fetch(_sql("round_offerings"), round_id)
+    selections = await conn.fetch(_sql("current_selections"), round_id)
+    seq = max(await conn.fetchval(_sql("max_seq"), round_id), row["generation"] << GENERATION_SHIFT)
+    claims = await conn.fetch(_sql("recent_claims"), round_id, CLAIM_TTL_SECONDS)
 
     holdings: dict[str, dict[str, Any]] = {}
     enrolled: dict[str, int] = {o["id"]: 0 for o in offerings}
@@ -111,26 +141,16 @@ async def load_round(conn: Connection, client: aioredis.Redis, keys: RoundKeys) 
             holding["o"][offering] = "w"
             waiting[offering] += 1
             queues.setdefault(offering, {})[sel["student_id"]] = sel["wait_seq"]
-
-    async with client.pipeline(transaction=True) as pipe:
-        pipe.delete(*keys.state_keys([o["id"] for o in offerings]))
-        pipe.hset(keys.meta, mapping={**_meta(row, seq), "loaded": "0"})  # type: ignore[dict-item]
-        if offerings:
-            pipe.hset(
-                keys.catalog,
-                mapping={o["id"]: catalog_entry(o["category"], o["schedule"], o["eligibility"]) for o in offerings},
-            )
-            pipe.hset(keys.capacity, mapping={o["id"]: o["capacity"] for o in offerings})
-            pipe.hset(keys.enrolled, mapping=enrolled)  # type: ignore[arg-type]
-            pipe.hset(keys.waiting, mapping=waiting)  # type: ignore[arg-type]
-        if holdings:
-            pipe.hset(keys.holdings, mapping={s: _encode(h) for s, h in holdings.items()})
-        for offering, queue in queues.items():
-            pipe.zadd(keys.waitlist(offering), queue)
-        for claim in claims:
-            pipe.set(keys.idempotency(claim["student_id"], claim["key"]), claim["fingerprint"], ex=claim["ttl"])
-        pipe.hset(keys.meta, "loaded", "1")
-        await pipe.execute()
-    return LoadedRound(
-        round_id=keys.round_id, generation=row["generation"], offerings=len(offerings), selections=len(selections)
+    return RoundSnapshot(
+        round_id=round_id,
+        generation=row["generation"],
+        meta=_meta(row, seq),
+        catalog={o["id"]: catalog_entry(o["category"], o["schedule"], o["eligibility"]) for o in offerings},
+        capacity={o["id"]: o["capacity"] for o in offerings},
+        enrolled=enrolled,
+        waiting=waiting,
+        holdings={s: _encode(h) for s, h in holdings.items()},
+        queues=queues,
+        claims=[Claim(c["student_id"], c["key"], c["fingerprint"], c["ttl"]) for c in claims],
+        selections=len(selections),
     )

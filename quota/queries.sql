@@ -31,6 +31,3 @@ SELECT student_id, key, fingerprint,
        greatest(1, $2::integer - extract(epoch FROM now() - created_at)::integer) AS ttl
 FROM idempotency_keys
 WHERE round_id = $1 AND created_at > now() - make_interval(secs => $2::integer);
-
--- name: all_round_ids
-SELECT id FROM rounds ORDER BY id;

@@ -1,4 +1,5 @@
-"""The gate's Lua scripts: package files, each prefixed with the shared prelude, read once.
+"""The gate's Lua scripts: package files, each prefixed with the shared preludes (``common.lua``,
+then ``promotion.lua``), read once.
 
 They run by SHA (EVALSHA) through the process's ScriptPipeline, which loads a script again when
 Redis answers NOSCRIPT: a Redis restart costs one extra round trip, not an error.
@@ -10,6 +11,9 @@ from dataclasses import dataclass
 from importlib import resources
 
 from quota.pipeline import LuaScript
+
+#: Shared by every script, in this order.
+PRELUDES = ("common.lua", "promotion.lua")
 
 
 def _source(name: str) -> str:
@@ -25,7 +29,7 @@ class GateScripts:
 
     @classmethod
     def load(cls) -> GateScripts:
-        prelude = _source("common.lua")
+        prelude = "\n".join(_source(name) for name in PRELUDES)
         return cls(
             **{
                 name: LuaScript(name, _assemble(prelude, _source(f"{name}.lua")))

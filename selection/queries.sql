@@ -1,4 +1,5 @@
--- Queries of the selection path: committing the gate's changes, and the students' reads.
+-- Queries of the selection package, in sections: the group commit and idempotency; reads of
+-- selections; recovery; keeping the gate in step with the catalog; the invariant checker.
 
 -- name: commit_batch
 -- The whole group commit, in one call (migrations/0003_commit_batch_json.sql): the rounds' shared
@@ -19,28 +20,6 @@ SELECT s.round_id, s.offering_id, s.student_id, s.status, s.created_at,
 FROM selections s
 WHERE s.round_id = $1 AND s.student_id = $2 AND s.status <> 'dropped'
 ORDER BY s.created_at, s.offering_id;
-
--- name: visible_rounds
-SELECT r.id, r.name, r.mode, r.state, r.opens_at, r.closes_at, r.eligibility, r.limits, r.allow_drop, r.waitlist,
-       coalesce(array_agg(ro.offering_id ORDER BY ro.position) FILTER (WHERE ro.offering_id IS NOT NULL), '{}')
-           AS offering_ids
-FROM rounds r LEFT JOIN round_offerings ro ON ro.round_id = r.id
-WHERE r.state <> 'draft'
-GROUP BY r.id
-ORDER BY r.created_at, r.id;
-
--- name: round_header
-SELECT id, mode, state, eligibility, waitlist FROM rounds WHERE id = $1;
-
--- name: round_offering_details
-SELECT o.id, o.title, o.category, o.kind, o.teacher, o.campus, o.capacity, o.schedule, o.eligibility,
-       o.description
-FROM round_offerings ro JOIN offerings o ON o.id = ro.offering_id
-WHERE ro.round_id = $1
-ORDER BY ro.position;
-
--- name: offering_exists
-SELECT EXISTS (SELECT 1 FROM offerings WHERE id = $1);
 
 -- name: round_ids
 SELECT id, state FROM rounds;
@@ -69,14 +48,41 @@ FROM selections s
 WHERE s.round_id = $1 AND s.status <> 'dropped'
 ORDER BY s.offering_id, s.status, s.wait_seq NULLS FIRST, s.student_id;
 
--- name: student_exists
-SELECT EXISTS (SELECT 1 FROM students WHERE id = $1);
+-- Keeping the gate in step with the catalog (selection/gate_sync.py).
 
--- name: audit_page
-SELECT id, at, actor, role, action, round_id, student_id, offering_id, outcome, detail
-FROM audit_events
-WHERE ($1::text IS NULL OR round_id = $1)
-  AND ($2::text IS NULL OR student_id = $2)
-  AND ($3::bigint IS NULL OR id < $3)
-ORDER BY id DESC
-LIMIT $4;
+-- name: round_state
+SELECT state FROM rounds WHERE id = $1;
+
+-- name: offering_in_rounds
+SELECT ro.round_id, o.category, o.schedule, o.eligibility
+FROM round_offerings ro JOIN offerings o ON o.id = ro.offering_id
+WHERE ro.offering_id = $1;
+
+-- name: lock_offering_capacity
+SELECT capacity FROM offerings WHERE id = $1 FOR UPDATE;
+
+-- name: set_capacity
+UPDATE offerings SET capacity = $2, updated_at = now() WHERE id = $1;
+
+-- name: audit_capacity
+INSERT INTO audit_events (actor, role, action, offering_id, outcome, detail)
+VALUES ($1, 'admin', 'capacity.change', $2, 'ok', $3);
+
+-- The invariant checker (selection/invariants.py).
+
+-- name: invariant_rounds
+SELECT id, eligibility, limits FROM rounds ORDER BY id;
+
+-- name: invariant_offerings
+SELECT o.id, o.category, o.capacity, o.schedule, o.eligibility
+FROM round_offerings ro JOIN offerings o ON o.id = ro.offering_id
+WHERE ro.round_id = $1;
+
+-- name: invariant_selections
+-- With the action of each selection's last change, to tell administrators' overrides apart.
+SELECT s.student_id, s.offering_id, s.status, s.wait_seq, st.cohort, st.degree, st.campus,
+       coalesce(a.action, '') AS last_action
+FROM selections s
+JOIN students st ON st.id = s.student_id
+LEFT JOIN audit_events a ON a.round_id = s.round_id AND a.seq = s.seq
+WHERE s.round_id = $1 AND s.status <> 'dropped';

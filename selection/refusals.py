@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from selection import errors
+from lib import errors
 
 #: What a select can be refused with, in the contract's order (for the OpenAPI document).
 SELECT_REFUSALS: tuple[type[errors.DomainError], ...] = (

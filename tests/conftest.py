@@ -11,9 +11,9 @@ import redis.asyncio as aioredis
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from selection.app import create_app
-from selection.auth import mint_token
-from selection.settings import Settings
+from lib.settings import Settings
+from selection.web.app import create_app
+from selection.web.auth import mint_token
 from tests.stores import Stores, test_stores, with_database
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from selection.check import Report, check
-from selection.database import create_pool
-from selection.settings import Settings
+from lib.database import create_pool
+from lib.settings import Settings
+from selection.invariants import Report, check
 
 
 async def checked(settings: Settings) -> Report:

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
 
-from selection.embedded import EmbeddedRedis
+from selection.cli.embedded import EmbeddedRedis
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 import migrations
-from selection.embedded import EmbeddedPostgres, EmbeddedRedis
+from selection.cli.embedded import EmbeddedPostgres, EmbeddedRedis
 
 
 def with_database(url: str, name: str) -> str:

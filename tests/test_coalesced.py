@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from selection.coalesced import CoalescedCache
+from lib.coalesced import CoalescedCache
 
 
 class Clock:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import asyncpg
 import redis.asyncio as aioredis
 
-from selection.settings import Settings
+from lib.settings import Settings
 from tests.builders import Client, add_offering, add_round, add_students, announce, weekly
 from tests.invariants import checked
 

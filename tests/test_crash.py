@@ -28,7 +28,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from quota.keys import RoundKeys
-from selection.auth import mint_token
+from selection.web.auth import mint_token
 from tests.builders import add_offering, add_round, add_students, weekly
 from tests.live import LiveRedis, LiveService, PostgresProxy, postgres_target, through
 
@@ -495,7 +495,7 @@ class ReadyWatch:
 @contextlib.asynccontextmanager
 async def slow_commit(database_url: str) -> AsyncIterator[None]:
     """A writer's batch that takes its time: it holds the round's commit lock in shared mode
-    (selection/writer.py), so a rebuild of the round's gate, which needs it exclusively, waits."""
+    (selection/group_commit.py), so a rebuild of the round's gate, which needs it exclusively, waits."""
     conn = await asyncpg.connect(database_url)
     try:
         async with conn.transaction():

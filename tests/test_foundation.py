@@ -12,8 +12,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from selection.app import create_app_from_env
-from selection.settings import Settings
+from lib.settings import Settings
+from selection.web.app import create_app_from_env
 from tests.conftest import JWT_SECRET, bearer
 
 Client = AsyncTestClient[Litestar]

@@ -70,20 +70,20 @@ def test_profile_summary_ranks_own_time_and_our_code_including_callees(tmp_path:
     from loadtests.profile import summarise
 
     raw = tmp_path / "profile.raw.txt"
-    boot = 'process 1:"selection serve";process 2:"selection serve";run_server (selection/serve.py:131)'
+    boot = 'process 1:"selection serve";process 2:"selection serve";run_server (selection/cli/serve.py:131)'
     raw.write_text(
-        f"{boot};select (selection/student_routes.py:170);_run (quota/gate.py:91);_read (/v/lib/site-packages/redis/base.py:9) 30\n"
-        f"{boot};select (selection/student_routes.py:170);encode (selection/student_routes.py:180) 10\n"
-        f"{boot};list_offerings (selection/student_routes.py:80) 60\n"
+        f"{boot};select (selection/web/student_routes.py:170);_run (quota/gate.py:91);_read (/v/lib/site-packages/redis/base.py:9) 30\n"
+        f"{boot};select (selection/web/student_routes.py:170);encode (selection/web/student_routes.py:180) 10\n"
+        f"{boot};list_offerings (selection/web/student_routes.py:80) 60\n"
         'process 1:"selection serve" 5\n'
     )
     total, own, inclusive = summarise(raw, top=3)
     assert total == 100
-    assert own[0] == ("list_offerings (selection/student_routes.py)", 60.0)
+    assert own[0] == ("list_offerings (selection/web/student_routes.py)", 60.0)
     assert own[1] == ("_read (redis/base.py)", 30.0)
     assert dict(inclusive) == {
-        "list_offerings (selection/student_routes.py)": 60.0,
-        "select (selection/student_routes.py)": 40.0,
+        "list_offerings (selection/web/student_routes.py)": 60.0,
+        "select (selection/web/student_routes.py)": 40.0,
         "_run (quota/gate.py)": 30.0,
     }
 

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 import migrations
-from selection.writer import commit_batch
+from selection.group_commit import commit_batch
 from tests.builders import add_offering, add_round, add_students
 from tests.stores import Stores, with_database
 from tests.test_writer import change

@@ -9,7 +9,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 from prometheus_client import REGISTRY
 
-from selection.request_metrics import RequestMetrics
+from selection.web.request_metrics import RequestMetrics
 
 PREFIX = "request_metrics_test"
 Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]

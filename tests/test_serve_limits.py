@@ -6,7 +6,7 @@ import resource
 import subprocess
 import sys
 
-from selection.serve import CONNECTIONS_PER_WORKER
+from selection.cli.serve import CONNECTIONS_PER_WORKER
 
 
 def _set_low_limit() -> None:
@@ -17,7 +17,7 @@ def _set_low_limit() -> None:
 def test_a_low_soft_limit_is_raised_as_far_as_the_hard_limit_allows() -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     probe = (
-        "import resource; from selection.serve import raise_open_file_limit;"
+        "import resource; from selection.cli.serve import raise_open_file_limit;"
         "print(raise_open_file_limit(2), resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
     )
     done = subprocess.run(

@@ -12,9 +12,9 @@ import pytest
 import redis.asyncio as aioredis
 from litestar import Litestar
 
-from quota.gate import Rate
-from selection.runtime import Runtime
-from selection.settings import Settings
+from lib.settings import Settings
+from quota.intents import Rate
+from selection.worker import Worker
 from tests.builders import Client, add_offering, add_round, add_students, announce
 
 Headers = Callable[[str], dict[str, str]]
@@ -70,10 +70,10 @@ async def test_outside_the_window_the_round_is_not_open(
 
 
 async def test_the_default_rate_is_10_a_second_with_a_burst_of_30(app: Litestar, client: Client) -> None:
-    runtime: Runtime = app.state.runtime
-    assert runtime.rate_limit.rate == Rate(per_second=10, burst=30)
+    worker: Worker = app.state.worker
+    assert worker.rate_limit.rate == Rate(per_second=10, burst=30)
     # 31 at once reach Redis within milliseconds: a refill (one per 100 ms) cannot blur the count.
-    outcomes = await asyncio.gather(*(runtime.rate_limit.check("s1", "r1") for _ in range(31)), return_exceptions=True)
+    outcomes = await asyncio.gather(*(worker.rate_limit.check("s1", "r1") for _ in range(31)), return_exceptions=True)
     assert [type(o).__name__ for o in outcomes].count("NoneType") == 30
     assert [type(o).__name__ for o in outcomes].count("RateLimited") == 1
 

@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from lib.database import create_pool
 from quota.entries import Change, ChangeStatus, RedoEntry
-from quota.loader import gate_sql
-from selection.database import create_pool
-from selection.writer import Answer, NotCommitted, RedoWriter, commit_batch
+from quota.loader import lock_round
+from selection.group_commit import NotCommitted, RedoWriter, commit_batch
+from selection.idempotency import Answer
 from tests.builders import add_offering, add_round, add_students
 
 
@@ -97,7 +98,7 @@ async def test_a_batch_waiting_for_a_rebuild_reads_the_generation_the_rebuild_co
     try:
         transaction = rebuild.transaction()
         await transaction.start()
-        await rebuild.execute(gate_sql()("lock_round_exclusive"), "r1")
+        await lock_round(rebuild, "r1")
         async with pool.acquire() as conn:
             # Started before the rebuild bumps the generation: a statement that took the lock
             # and read the generation together would see generation 1 and commit the first job.
@@ -119,11 +120,11 @@ async def test_a_rebuild_commits_the_redo_log_under_its_own_exclusive_lock(
 
     async def rebuild_next() -> None:
         async with next_rebuild.transaction():
-            await next_rebuild.execute(gate_sql()("lock_round_exclusive"), "r1")
+            await lock_round(next_rebuild, "r1")
 
     try:
         async with rebuild.transaction():
-            await rebuild.execute(gate_sql()("lock_round_exclusive"), "r1")
+            await lock_round(rebuild, "r1")
             # A batch of another process and the next rebuild queue behind this rebuild...
             waiting = asyncio.create_task(commit_batch(writer, [([change(2, 1, "s2")], [])]))
             queued = asyncio.create_task(rebuild_next())

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from litestar import Litestar
 
+from lib.settings import Settings
 from loadtests.baselines.naive import create_table, naive_select
 from loadtests.baselines.noop import noop_select
-from selection.app import create_app_from_env
-from selection.settings import Settings
+from selection.web.app import create_app_from_env
 
 
 def create_bench_app() -> Litestar:

@@ -15,8 +15,10 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 
 from courses.students import StudentProfile
-from quota.gate import Refused, SeatGate
+from quota.gate import SeatGate
+from quota.intents import SelectIntent
 from quota.keys import RoundKeys
+from quota.outcomes import Refused
 
 PREFIX = "bench-ceiling:"
 
@@ -72,7 +74,15 @@ async def measure_gate(
                 began = time.perf_counter()
                 try:
                     decision = await gate.select(
-                        round_id, student, offering, waitlist=False, mode="student", actor=student.id, role="student"
+                        SelectIntent(
+                            round_id=round_id,
+                            student=student,
+                            offering_id=offering,
+                            waitlist=False,
+                            mode="student",
+                            actor=student.id,
+                            role="student",
+                        )
                     )
                     outcome = decision.status or "ok"
                 except Refused as refusal:

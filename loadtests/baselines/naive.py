@@ -19,10 +19,10 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 
 from courses.models import ID_PATTERN, Body, Id, Selection
-from selection import errors
-from selection.auth import registered_student
-from selection.runtime import Runtime
-from selection.shape import require_json
+from lib import errors
+from selection.web.auth import registered_student
+from selection.web.request_shape import require_json
+from selection.worker import Worker
 
 PathId = Annotated[str, PathParameter(pattern=ID_PATTERN, max_length=64)]
 _encode = msgspec.json.Encoder().encode
@@ -77,8 +77,8 @@ async def _before(request: Request[Any, Any, Any]) -> None:
     """The product's students' routes pay for the student check, the rate limit and the shape
     check, in this hook; so does this."""
     student = registered_student(request)
-    runtime: Runtime = request.app.state.runtime
-    await runtime.rate_limit.check(student.id, request.path_params.get("round_id"))
+    worker: Worker = request.app.state.worker
+    await worker.rate_limit.check(student.id, request.path_params.get("round_id"))
     require_json(request)
 
 
@@ -89,10 +89,10 @@ async def _before(request: Request[Any, Any, Any]) -> None:
     status_code=201,
 )
 async def naive_select(
-    request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], round_id: PathId, data: JSONBody[NaiveSelect]
+    request: Request[Any, Any, Any], worker: NamedDependency[Worker], round_id: PathId, data: JSONBody[NaiveSelect]
 ) -> Response[bytes]:
     student = registered_student(request)
-    async with runtime.pool.acquire() as conn, conn.transaction():
+    async with worker.pool.acquire() as conn, conn.transaction():
         offering = await conn.fetchrow(LOCK_OFFERING, round_id, data.offering_id)
         if offering is None:
             raise errors.NotFound("No such offering in this round")

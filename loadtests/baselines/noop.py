@@ -9,7 +9,7 @@ from litestar.params import JSONBody, PathParameter
 
 from courses.models import ID_PATTERN
 from loadtests.baselines.naive import NaiveSelect
-from selection.auth import principal_of, registered_student
+from selection.web.auth import principal_of, registered_student
 
 PathId = Annotated[str, PathParameter(pattern=ID_PATTERN, max_length=64)]
 

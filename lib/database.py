@@ -1,0 +1,85 @@
+"""The asyncpg pool (JSON columns decoded and encoded by msgspec) and its boundary: a
+PostgreSQL that cannot be reached becomes the contract's ``unavailable``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import msgspec
+from asyncpg.pool import PoolConnectionProxy
+
+from lib.errors import Unavailable
+from lib.failures import UNREACHABLE
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typename in ("json", "jsonb"):
+        await conn.set_type_codec(
+            typename,
+            encoder=lambda value: _encode(value).decode(),
+            decoder=_decode,
+            schema="pg_catalog",
+            format="text",
+        )
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """No reset query on release (asyncpg still rolls back a transaction left open)."""
+
+
+async def create_pool(
+    dsn: str, *, size: int = 8, connect_timeout: float = 5.0, reset_sessions: bool = True
+) -> asyncpg.Pool:
+    """A pool that fails fast: a request never waits long on an unreachable PostgreSQL.
+
+    With ``reset_sessions=False``, a released connection skips asyncpg's reset query (``RESET
+    ALL``, ``UNLISTEN *``, ...): one round trip per use, for a pool whose users never change a
+    session's state (the group commit's, which runs once per batch on the selection path).
+    """
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min(2, size),
+        max_size=size,
+        init=_init_connection,
+        timeout=connect_timeout,
+        command_timeout=30,
+        server_settings={"application_name": "selection"},
+        reset=None if reset_sessions else _keep_session,
+    )
+    assert pool is not None
+    return pool
+
+
+@asynccontextmanager
+async def transaction(pool: asyncpg.Pool) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
+    """A pooled connection inside one transaction; rolled back on any exception."""
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            yield conn
+    except UNREACHABLE as exc:
+        raise Unavailable("PostgreSQL is unreachable; repeat the request") from exc
+
+
+@asynccontextmanager
+async def connection(pool: asyncpg.Pool) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
+    """A pooled connection for reads, outside any transaction."""
+    try:
+        async with pool.acquire() as conn:
+            yield conn
+    except UNREACHABLE as exc:
+        raise Unavailable("PostgreSQL is unreachable; repeat the request") from exc
+
+
+@contextlib.contextmanager
+def reaching_postgres() -> Iterator[None]:
+    """Around a query made through the pool directly: unreachable is the contract's 503, not a fault."""
+    try:
+        yield
+    except UNREACHABLE as exc:
+        raise Unavailable("PostgreSQL is unreachable; repeat the request") from exc

@@ -1,0 +1,94 @@
+"""The ``selection`` console script: serve, migrate, token, demo, rebuild, check."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Any
+
+import click
+
+from lib.settings import Settings
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings.from_env(**overrides)
+
+
+def _with_stores(settings: Settings, work: Callable[[Settings], Coroutine[Any, Any, int]]) -> int:
+    """Run ``work`` against the configured servers, or embedded ones when no URL is set."""
+    from selection.cli.embedded import embedded_services
+
+    with embedded_services(settings.data_dir, settings.database_url, settings.redis_url) as (db, rd):
+        resolved = Settings.from_env(database_url=db, redis_url=rd)
+        return asyncio.run(work(resolved))
+
+
+@click.group()
+def main() -> None:
+    """Course selection for graduate schools."""
+
+
+@main.command()
+@click.option("--workers", type=int, default=None, help="Server worker processes (wins over SELECTION_WORKERS).")
+@click.option("--dev", is_flag=True, help="Allow a generated JWT secret, print tokens, load demo data if empty.")
+def serve(workers: int | None, dev: bool) -> None:
+    """Apply pending migrations, load quota state from PostgreSQL into Redis, serve HTTP."""
+    from selection.cli.serve import run_server
+
+    settings = _settings(workers=workers)
+    if not settings.jwt_secret:
+        if not dev:
+            raise click.ClickException("SELECTION_JWT_SECRET is not set (use --dev for a throw-away secret)")
+        settings = Settings.from_env(workers=workers, jwt_secret=secrets.token_urlsafe(32))
+    sys.exit(run_server(settings, dev=dev))
+
+
+@main.command()
+def migrate() -> None:
+    """Apply pending migrations and exit."""
+    from selection.cli.jobs import migrate_database
+
+    sys.exit(_with_stores(_settings(), migrate_database))
+
+
+@main.command()
+@click.option("--sub", required=True, help="The student's or administrator's id.")
+@click.option("--role", type=click.Choice(["student", "admin"]), required=True)
+@click.option("--ttl", type=int, default=12 * 3600, show_default=True, help="Lifetime in seconds.")
+def token(sub: str, role: str, ttl: int) -> None:
+    """Print a signed bearer token, alone, on stdout."""
+    from selection.web.auth import mint_token
+
+    secret = os.environ.get("SELECTION_JWT_SECRET")
+    if not secret:
+        raise click.ClickException("SELECTION_JWT_SECRET is not set")
+    click.echo(mint_token(secret, sub, "admin" if role == "admin" else "student", timedelta(seconds=ttl)))
+
+
+@main.command()
+def demo() -> None:
+    """Load the demo data set (7,390 students, 180 offerings, one round)."""
+    from selection.cli.jobs import load_demo
+
+    sys.exit(_with_stores(_settings(), load_demo))
+
+
+@main.command()
+def rebuild() -> None:
+    """Rebuild all Redis quota state from PostgreSQL (safe against a live service)."""
+    from selection.cli.jobs import rebuild_gate
+
+    sys.exit(_with_stores(_settings(), rebuild_gate))
+
+
+@main.command()
+def check() -> None:
+    """Verify the service's invariants against PostgreSQL and Redis; exit 1 on any violation."""
+    from selection.cli.jobs import check_invariants
+
+    sys.exit(_with_stores(_settings(), check_invariants))

@@ -1,0 +1,189 @@
+"""Group commit: the gate's changes, committed to PostgreSQL in the gate's order, many per commit.
+
+A request whose change the gate accepted waits here until the change is committed; changes
+queued while a commit is under way share the next one (one call to PostgreSQL, one commit per
+batch), so the batch grows with the load. A batch first takes each round's lock in shared mode
+and reads the round's gate generation: a change decided by an older generation of the gate
+(before a rebuild from PostgreSQL) is never committed, since the rebuilt gate does not count it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+
+import asyncpg
+import msgspec
+
+from lib.failures import DATABASE_FAILURES
+from lib.sql import Connection, NamedQueries
+from quota.entries import Change, RedoEntry
+from selection import metrics
+from selection.idempotency import Answer, answer_for
+
+log = logging.getLogger("selection.writer")
+
+_sql = NamedQueries("selection", "queries.sql")
+_encode = msgspec.json.Encoder().encode
+
+
+class NotCommitted(Exception):
+    """The change was not committed: PostgreSQL failed, or the gate was rebuilt meanwhile."""
+
+
+class _Job(msgspec.Struct):
+    changes: list[Change]
+    answers: list[Answer]
+    done: asyncio.Future[None]
+
+
+def describe(entry: RedoEntry) -> str:
+    """The audit event's human detail of a change."""
+    if entry.status == "waitlisted":
+        return f"waitlisted at position {entry.position}"
+    if entry.status == "dropped":
+        return f"dropped (was {entry.was})"
+    if entry.action == "promote":
+        return "promoted from the waitlist"
+    return "enrolled"
+
+
+def _answers_of(changes: Sequence[Change]) -> list[Answer]:
+    """The answers of changes made under an Idempotency-Key: committed with the change itself, so
+    that a change recovered from a dead process's redo log is replayed like any other."""
+    answers = []
+    for change in changes:
+        entry = change.entry
+        if entry.idem is not None and entry.fp is not None:
+            status, body = answer_for(change.round_id, entry)
+            answers.append(Answer(entry.student, entry.idem, change.round_id, entry.fp, status, body))
+    return answers
+
+
+class _ChangeRow(msgspec.Struct):
+    """A change as commit_batch reads it (migrations/0003_commit_batch_json.sql)."""
+
+    job: int
+    round_id: str
+    student_id: str
+    offering_id: str
+    status: str
+    seq: int
+    wait_seq: int | None
+    at: int
+    actor: str
+    role: str
+    action: str
+    gen: int
+    detail: str
+
+    @classmethod
+    def of(cls, job: int, change: Change) -> _ChangeRow:
+        e = change.entry
+        return cls(
+            job, change.round_id, e.student, e.offering, e.status, e.seq, e.wait_seq, e.at, e.actor, e.role, e.action,
+            e.gen, describe(e),
+        )  # fmt: skip
+
+
+class _AnswerRow(msgspec.Struct):
+    """An answer as commit_batch reads it: the body as text (it is UTF-8 JSON)."""
+
+    job: int
+    student_id: str
+    key: str
+    round_id: str
+    fingerprint: str
+    status: int
+    body: str
+
+    @classmethod
+    def of(cls, job: int, answer: Answer) -> _AnswerRow:
+        return cls(
+            job, answer.student_id, answer.key, answer.round_id, answer.fingerprint, answer.status, answer.body.decode()
+        )
+
+
+#: A job's changes and answers: committed whole or not at all.
+JobContent = tuple[Sequence[Change], Sequence[Answer]]
+
+
+async def commit_batch(conn: Connection, jobs: Sequence[JobContent]) -> set[int]:
+    """Commit the jobs in one call and one transaction of its own (idempotent); returns the
+    indexes of the stale jobs, those with a change decided by an older generation of the gate,
+    of which nothing was written.
+
+    ``conn`` must not be inside a transaction of its caller's unless it already holds the
+    rounds' locks exclusively (a rebuild): the function takes each round's lock in shared mode,
+    then reads the generations, and the fence holds only if the locks are held until commit.
+    """
+    changes = [_ChangeRow.of(j, c) for j, (job_changes, _) in enumerate(jobs) for c in job_changes]
+    answers = [_AnswerRow.of(j, a) for j, (_, job_answers) in enumerate(jobs) for a in job_answers]
+    answers += [_AnswerRow.of(j, a) for j, (job_changes, _) in enumerate(jobs) for a in _answers_of(job_changes)]
+    stale: list[int] = await conn.fetchval(_sql("commit_batch"), _encode(changes).decode(), _encode(answers).decode())
+    return set(stale)
+
+
+class RedoWriter:
+    """One per process: commits what the requests of this process queue, in batches."""
+
+    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 1000) -> None:
+        self._pool = pool
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._committed: list[Change] = []
+        self.batches = 0
+        self.changes = 0
+
+    async def commit(self, changes: list[Change], answers: list[Answer] | None = None) -> None:
+        """Return once ``changes`` and ``answers`` are committed; raise NotCommitted otherwise."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(changes, answers or [], done))
+        await done
+
+    def take_committed(self) -> list[Change]:
+        """Changes committed since the last call (for removal from the redo streams)."""
+        taken, self._committed = self._committed, []
+        return taken
+
+    async def run(self) -> None:
+        while True:
+            jobs = [await self._queue.get()]
+            while len(jobs) < self._max_batch and not self._queue.empty():
+                jobs.append(self._queue.get_nowait())
+            await self._commit(jobs)
+
+    async def _commit(self, jobs: list[_Job]) -> None:
+        started = time.perf_counter()
+        try:
+            # No transaction around the call: the call alone is one (it takes the locks, reads the
+            # generations and writes, all before its commit), and BEGIN and COMMIT would add two
+            # round trips to PostgreSQL per batch.
+            async with self._pool.acquire() as conn:
+                stale = await commit_batch(conn, [(job.changes, job.answers) for job in jobs])
+        except DATABASE_FAILURES as exc:
+            log.warning("commit failed; changes stay in the redo log", extra={"error": repr(exc)})
+            for job in jobs:
+                _settle(job, NotCommitted(f"PostgreSQL: {type(exc).__name__}"))
+            return
+        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.observe(sum(len(job.changes) for job in jobs))
+        self.batches += 1
+        for index, job in enumerate(jobs):
+            if index in stale:
+                _settle(job, NotCommitted("the gate was rebuilt before this change was committed"))
+            else:
+                self.changes += len(job.changes)
+                self._committed.extend(job.changes)
+                _settle(job, None)
+
+
+def _settle(job: _Job, error: Exception | None) -> None:
+    with contextlib.suppress(asyncio.InvalidStateError):
+        if error is None:
+            job.done.set_result(None)
+        else:
+            job.done.set_exception(error)

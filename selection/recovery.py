@@ -1,0 +1,185 @@
+"""GateRecovery: keeps Redis's gate state loaded and the redo logs committed, and rebuilds a
+round's gate state from PostgreSQL.
+
+- A round whose state is missing from Redis (a flush, a restart with its data gone, a round
+  just created) is rebuilt from PostgreSQL before it takes selections again.
+- Redo-log entries older than a few seconds belong to a request whose process died (or whose
+  commit failed): any process commits them; committing twice is harmless.
+- Committed entries are removed from the redo logs in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import asyncpg
+from redis.exceptions import RedisError
+
+from lib.failures import DATABASE_FAILURES
+from lib.sql import Connection, NamedQueries
+from quota.gate import SeatGate
+from quota.loader import RoundSnapshot, lock_round, published_generation, read_round
+from quota.outcomes import GateUnavailable
+from selection.group_commit import RedoWriter, commit_batch
+
+log = logging.getLogger("selection.recovery")
+_sql = NamedQueries("selection", "queries.sql")
+#: What a tick of the upkeep loop survives, to try again on the next.
+_UPKEEP_FAILURES: tuple[type[BaseException], ...] = (GateUnavailable, RedisError, *DATABASE_FAILURES)
+
+
+class GateRecovery:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        gate: SeatGate,
+        writer: RedoWriter,
+        *,
+        orphan_after_seconds: float = 3.0,
+        interval_seconds: float = 0.5,
+    ) -> None:
+        self._pool = pool
+        self._gate = gate
+        self._writer = writer
+        self._orphan_after_ms = int(orphan_after_seconds * 1000)
+        self._interval = interval_seconds
+        self._round_ids: list[str] = []
+        self._states: dict[str, str] = {}
+        self._round_ids_at = 0.0
+        self.loaded_all = False
+        self._stopping = asyncio.Event()
+
+    async def round_ids(self, *, fresh: bool = False) -> list[str]:
+        if fresh or time.monotonic() - self._round_ids_at > 5.0:
+            rows = await self._pool.fetch(_sql("round_ids"))
+            self._round_ids = sorted(r["id"] for r in rows)
+            self._states = {r["id"]: r["state"] for r in rows}
+            self._round_ids_at = time.monotonic()
+        return self._round_ids
+
+    async def drain(self, round_id: str, older_than_ms: int | None) -> int:
+        """Commit what the round's redo log holds (entries of a stale generation are discarded)."""
+        changes = await self._gate.pending(round_id, older_than_ms, count=10_000)
+        if not changes:
+            return 0
+        # Each entry a job of its own: an entry of a stale generation is discarded, not its neighbours.
+        async with self._pool.acquire() as conn:
+            stale = await commit_batch(conn, [([change], []) for change in changes])
+        await self._gate.acknowledge(changes)
+        committed = len(changes) - len(stale)
+        if committed:
+            log.info("committed orphaned redo entries", extra={"round_id": round_id, "count": committed})
+        return committed
+
+    async def rebuild(self, round_id: str, *, force: bool) -> RoundSnapshot | None:
+        """Load the round's state from PostgreSQL into Redis.
+
+        ``force`` (an operator's rebuild, a live Redis): first stop the round's decisions and
+        commit its redo log, so nothing the old state decided is lost. Without ``force`` this
+        does nothing when the loaded state is already of the current generation.
+        """
+        if force:
+            await self._stop_decisions(round_id)
+            await self.drain(round_id, None)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await lock_round(conn, round_id)
+            if not force:
+                current = await published_generation(conn, round_id)
+                if current is not None and await self._gate.loaded_generation(round_id) == current:
+                    return None
+            else:
+                # A keeper may have loaded the round again since the decisions were stopped
+                # above, and taken decisions since: stop them again, now that nobody can load the
+                # round until this transaction ends. Whatever they logged is committed below;
+                # otherwise the new state would drop it from the log while its Idempotency-Key
+                # claim stays, and a repeat of that request would wait for an answer forever.
+                await self._stop_decisions(round_id)
+            # The state is gone or about to be replaced, but its redo log may not be: keep it.
+            await self.drain_locked(conn, round_id)
+            loaded = await read_round(conn, round_id)
+            if loaded is not None:
+                # Installed while the round's lock is held: no writer commits into the round
+                # between the snapshot and the install, and a failed install rolls the bump back.
+                await self._gate.install(loaded)
+        if loaded is not None:
+            log.info(
+                "gate state loaded",
+                extra={"round_id": round_id, "generation": loaded.generation, "selections": loaded.selections},
+            )
+        return loaded
+
+    async def _stop_decisions(self, round_id: str) -> None:
+        """Make the round's scripts answer ``unavailable`` until its state is loaded again."""
+        with contextlib.suppress(GateUnavailable):
+            await self._gate.stop_decisions(round_id)
+
+    async def drain_locked(self, conn: Connection, round_id: str) -> None:
+        """Commit the whole redo log, page by page, before a rebuild deletes it.
+
+        Inside the rebuild's transaction, which holds the round's lock exclusively: entries of an
+        older generation are discarded, and the generation cannot change before the rebuild bumps
+        it, after this.
+        """
+        after: str | None = None
+        while True:
+            changes = await self._gate.pending(round_id, None, count=10_000, after=after)
+            if not changes:
+                return
+            await commit_batch(conn, [([change], []) for change in changes])
+            after = changes[-1].stream_id
+
+    async def ensure_loaded(self) -> bool:
+        """Rebuild every round whose state is not loaded; True when all are.
+
+        A loaded round whose state (open, paused, ...) differs from PostgreSQL's takes
+        PostgreSQL's: an administrator's change that reached PostgreSQL but not Redis (Redis
+        failed in between) is carried over within one upkeep interval.
+        """
+        ok = True
+        for round_id in await self.round_ids(fresh=True):
+            generation, state = await self._gate.loaded_state(round_id)
+            if generation is not None and state != self._states.get(round_id, state):
+                await self._gate.set_round_state(round_id, self._states[round_id])
+            if generation is None:
+                ok = False
+                await self.rebuild(round_id, force=False)
+                ok = await self._gate.loaded_generation(round_id) is not None
+        self.loaded_all = ok
+        return ok
+
+    async def recover_orphans(self) -> None:
+        for round_id in await self.round_ids():
+            await self.drain(round_id, self._orphan_after_ms)
+
+    async def acknowledge_committed(self) -> None:
+        committed = self._writer.take_committed()
+        if committed:
+            # On failure, recovery finds them again and commits them once more, harmlessly.
+            with contextlib.suppress(GateUnavailable):
+                await self._gate.acknowledge(committed)
+
+    async def run(self) -> None:
+        """The background loop of every worker process, until ``stop()``."""
+        last_orphan_scan = 0.0
+        while not self._stopping.is_set():
+            try:
+                await self.acknowledge_committed()
+                await self.ensure_loaded()
+                if time.monotonic() - last_orphan_scan > 1.0:
+                    last_orphan_scan = time.monotonic()
+                    await self.recover_orphans()
+            except _UPKEEP_FAILURES as exc:
+                self.loaded_all = False
+                log.warning("gate upkeep failed; retrying", extra={"error": repr(exc)})
+            except Exception:
+                log.exception("gate upkeep failed unexpectedly; retrying")
+            # Stopping between two ticks, never inside one: a tick cut short can leave a Redis
+            # connection half opened.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval if self.loaded_all else 0.2)
+
+    def stop(self) -> None:
+        self._stopping.set()

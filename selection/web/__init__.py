@@ -1,0 +1,1 @@
+"""The web shell: the app factory and every HTTP route, on top of the enrollment use case."""

@@ -1,0 +1,186 @@
+"""Administrators' selection routes: live stats, the enrollments export, forced changes, audit."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, Response, Router, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, QueryParameter
+from litestar.response import Stream
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from courses.audit import AuditEvent, AuditTrail
+from courses.cached import CachedCatalog
+from courses.models import ID_PATTERN, Body, Id, Selection
+from courses.students import StudentDirectory
+from lib import errors
+from quota.intents import DropIntent, SelectIntent
+from selection.enrollment import Enrollment
+from selection.idempotency import RecordedAnswer
+from selection.refusals import SELECT_REFUSALS
+from selection.roster import Roster, RoundStats
+from selection.web.auth import admin_only, principal_of
+from selection.web.problems import BODY, problems
+from selection.web.request_shape import PathId, json_only
+
+_encode = msgspec.json.Encoder().encode
+
+_SELECTION_FIELDS = ("round_id", "offering_id", "student_id", "status", "position", "created_at")
+
+
+class ForceSelect(Body):
+    student_id: Id
+    offering_id: Id
+    override: bool = False
+
+
+@get(
+    "/rounds/{round_id:str}/stats",
+    summary="Live fill of a round",
+    responses=problems(errors.ValidationFailed, errors.NotFound),
+)
+async def round_stats(
+    catalog: NamedDependency[CachedCatalog], roster: NamedDependency[Roster], round_id: PathId
+) -> RoundStats:
+    await catalog.require_round(round_id)
+    return await roster.stats(round_id)
+
+
+async def _json_stream(rows: AsyncIterator[Selection]) -> AsyncIterator[bytes]:
+    yield b"["
+    first = True
+    async for selection in rows:
+        yield (b"" if first else b",") + _encode(selection)
+        first = False
+    yield b"]"
+
+
+async def _csv_stream(rows: AsyncIterator[Selection]) -> AsyncIterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(_SELECTION_FIELDS)
+    count = 0
+    async for s in rows:
+        created = s.created_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        writer.writerow([s.round_id, s.offering_id, s.student_id, s.status, s.position or "", created])
+        count += 1
+        if count % 500 == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+@get(
+    "/rounds/{round_id:str}/enrollments",
+    summary="Every current selection, streamed (CSV or JSON)",
+    responses=problems(errors.ValidationFailed, errors.NotFound),
+)
+async def enrollments(
+    catalog: NamedDependency[CachedCatalog],
+    roster: NamedDependency[Roster],
+    round_id: PathId,
+    format: Annotated[Literal["csv", "json"], QueryParameter()] = "json",
+) -> Stream:
+    await catalog.require_round(round_id)
+    rows = roster.enrollments(round_id)
+    if format == "csv":
+        return Stream(
+            _csv_stream(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{round_id}-enrollments.csv"'},
+        )
+    return Stream(_json_stream(rows), media_type="application/json")
+
+
+@post(
+    "/rounds/{round_id:str}/selections",
+    status_code=HTTP_201_CREATED,
+    summary="Enroll a student (force); override skips every rule, capacity included",
+    responses=problems(
+        *BODY,
+        errors.NotFound,
+        *SELECT_REFUSALS[2:],
+        errors.Unavailable,
+    ),
+)
+async def force_enroll(
+    request: Request[Any, Any, Any],
+    catalog: NamedDependency[CachedCatalog],
+    students: NamedDependency[StudentDirectory],
+    enrollment: NamedDependency[Enrollment],
+    round_id: PathId,
+    data: JSONBody[ForceSelect],
+) -> Response[bytes]:
+    await catalog.require_round(round_id)
+    student = await students.require(data.student_id)
+    await catalog.require_offering(data.offering_id)
+    outcome = await enrollment.select(
+        SelectIntent(
+            round_id=round_id,
+            student=student,
+            offering_id=data.offering_id,
+            waitlist=False,
+            mode="override" if data.override else "admin",
+            actor=principal_of(request).sub,
+            role="admin",
+        )
+    )
+    assert not isinstance(outcome, RecordedAnswer)  # no Idempotency-Key on this route
+    return Response(_encode(outcome), status_code=HTTP_201_CREATED, media_type="application/json")
+
+
+@delete(
+    "/rounds/{round_id:str}/selections/{student_id:str}/{offering_id:str}",
+    status_code=HTTP_204_NO_CONTENT,
+    summary="Drop a student's selection (force)",
+    responses=problems(errors.ValidationFailed, errors.NotFound, errors.Unavailable),
+)
+async def force_drop(
+    request: Request[Any, Any, Any],
+    catalog: NamedDependency[CachedCatalog],
+    students: NamedDependency[StudentDirectory],
+    enrollment: NamedDependency[Enrollment],
+    round_id: PathId,
+    student_id: PathId,
+    offering_id: PathId,
+) -> None:
+    await catalog.require_round(round_id)
+    await students.require(student_id)
+    await catalog.require_offering(offering_id)
+    await enrollment.drop(
+        DropIntent(
+            round_id=round_id,
+            student_id=student_id,
+            offering_id=offering_id,
+            mode="admin",
+            actor=principal_of(request).sub,
+            role="admin",
+        )
+    )
+
+
+@get("/audit", summary="Audit events, newest first", responses=problems(errors.ValidationFailed))
+async def audit(
+    audit: NamedDependency[AuditTrail],
+    round_id: Annotated[str | None, QueryParameter(pattern=ID_PATTERN)] = None,
+    student_id: Annotated[str | None, QueryParameter(pattern=ID_PATTERN)] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    before: Annotated[int | None, QueryParameter(ge=1)] = None,
+) -> list[AuditEvent]:
+    return await audit.page(round_id=round_id, student_id=student_id, before=before, limit=limit)
+
+
+ADMIN_SELECTION_ROUTER = Router(
+    path="/api/v1/admin",
+    route_handlers=[round_stats, enrollments, force_enroll, force_drop, audit],
+    guards=[admin_only],
+    before_request=json_only,
+    tags=["admin"],
+)

@@ -1,0 +1,162 @@
+"""Worker: what one server process holds while it serves — its connections, the services built
+on them, and its background tasks (the group commit, recovery).
+
+Made in the app's lifespan and kept on ``app.state.worker``; the routes never see it: each
+declares the services it needs (``selection/web/dependencies.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+import asyncpg
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from courses.audit import AuditTrail
+from courses.cached import CachedCatalog
+from courses.offerings import OfferingCatalog
+from courses.rounds import RoundRegistry
+from courses.students import StudentDirectory
+from lib.database import create_pool
+from lib.settings import Settings
+from quota.connection import pool_options
+from quota.gate import SeatGate
+from quota.outcomes import GateUnavailable
+from selection.browse import Browse
+from selection.enrollment import Enrollment
+from selection.gate_sync import SeatGateSync
+from selection.group_commit import RedoWriter
+from selection.rate_limit import StudentRateLimit
+from selection.recovery import GateRecovery
+from selection.roster import Roster
+
+log = logging.getLogger("selection.worker")
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    pool: asyncpg.Pool
+    commit_pool: asyncpg.Pool
+    redis: aioredis.Redis
+    gate: SeatGate
+    writer: RedoWriter
+    recovery: GateRecovery
+    # The services the routes are given.
+    students: StudentDirectory
+    rounds: RoundRegistry
+    offerings: OfferingCatalog
+    audit: AuditTrail
+    catalog: CachedCatalog
+    enrollment: Enrollment
+    browse: Browse
+    roster: Roster
+    rate_limit: StudentRateLimit
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Worker:
+        if settings.database_url is None or settings.redis_url is None:
+            raise RuntimeError("SELECTION_DATABASE_URL and SELECTION_REDIS_URL must be set for a worker")
+        pool = await create_pool(settings.database_url, size=settings.pool_size)
+        # The writer and the upkeep loop commit through connections of their own: behind a
+        # burst's thousands of reads waiting for a pooled connection, a group commit would
+        # starve, and with it every request waiting for its change to be committed.
+        commit_pool = await create_pool(settings.database_url, size=2, reset_sessions=False)
+        # A blocking pool: under a burst a command waits for a free connection instead of
+        # failing with "too many connections".
+        redis_pool = aioredis.BlockingConnectionPool(
+            **pool_options(settings.redis_url),
+            timeout=10,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=10,
+            max_connections=128,
+            # After Redis restarts, every idle pooled connection still points at the old server
+            # and fails on its next use; one immediate retry on a fresh connection turns that
+            # into an answer instead of a 503 per stale connection long after /ready is 200.
+            # Running a script twice is safe: the second run sees the first (an Idempotency-Key
+            # replays; the first's redo entry is committed by recovery).
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        )
+        client = aioredis.Redis.from_pool(redis_pool)
+        gate = SeatGate(client, settings.redis_namespace)
+        writer = RedoWriter(commit_pool)
+        recovery = GateRecovery(
+            commit_pool,
+            gate,
+            writer,
+            orphan_after_seconds=settings.recovery_after_seconds,
+            interval_seconds=settings.gate_upkeep_seconds,
+        )
+        catalog = CachedCatalog(pool)
+        sync = SeatGateSync(pool, gate, writer, recovery, catalog)
+        rounds = RoundRegistry(pool, sync)
+        worker = cls(
+            settings=settings,
+            pool=pool,
+            commit_pool=commit_pool,
+            redis=client,
+            gate=gate,
+            writer=writer,
+            recovery=recovery,
+            students=StudentDirectory(pool),
+            rounds=rounds,
+            offerings=OfferingCatalog(pool, sync),
+            audit=AuditTrail(pool),
+            catalog=catalog,
+            enrollment=Enrollment(pool, gate, writer),
+            browse=Browse(catalog, rounds, gate),
+            roster=Roster(pool),
+            rate_limit=StudentRateLimit(gate, settings.rate_limit),
+        )
+        with contextlib.suppress(Exception):
+            await worker.students.preload()
+        with contextlib.suppress(Exception):
+            await recovery.ensure_loaded()
+        worker.background = [
+            asyncio.create_task(writer.run(), name="redo-writer"),
+            asyncio.create_task(recovery.run(), name="gate-recovery"),
+        ]
+        return worker
+
+    async def close(self) -> None:
+        """Stop the background work and close the connections, each step bounded in time: a
+        worker that is being stopped must stop, even with a store that no longer answers."""
+        self.recovery.stop()
+        recovery_tasks = [t for t in self.background if t.get_name() == "gate-recovery"]
+        if recovery_tasks:
+            await asyncio.wait(recovery_tasks, timeout=5)
+        for task in self.background:
+            task.cancel()
+        if self.background:
+            await asyncio.wait(self.background, timeout=5)
+        for closing in (self.redis.aclose(), self.redis.connection_pool.disconnect()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(closing, timeout=2)
+        for pool in (self.pool, self.commit_pool):
+            try:
+                await asyncio.wait_for(pool.close(), timeout=5)
+            except Exception:
+                pool.terminate()
+
+    async def ready(self) -> tuple[bool, str]:
+        """Whether PostgreSQL and Redis answer and every round's gate state is loaded."""
+        try:
+            round_ids = await asyncio.wait_for(self.recovery.round_ids(fresh=True), timeout=2)
+        except Exception as exc:  # any failure means "not ready", whatever the driver says
+            return False, f"PostgreSQL: {type(exc).__name__}"
+        try:
+            await asyncio.wait_for(self.gate.ping(), timeout=2)
+            for round_id in round_ids:
+                if await self.gate.loaded_generation(round_id) is None:
+                    return False, f"quota state of round {round_id} is loading"
+        except (TimeoutError, GateUnavailable, RedisError, OSError) as exc:
+            return False, f"Redis: {type(exc).__name__}"
+        return True, "ready"
