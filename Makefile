@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help env run test lint typecheck unit loadtest bench rehearse clean
+.PHONY: help env run test lint typecheck unit unit-fast loadtest bench rehearse clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ typecheck: env ## mypy --strict
 
 unit: env ## pytest (starts throw-away servers unless SELECTION_TEST_*_URL are set)
 	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} $(BIN)/pytest $(PYTEST_ARGS)
+
+unit-fast: env ## pytest without the crash tests (tests/crash: real service processes killed and restarted)
+	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} $(BIN)/pytest --ignore=tests/crash -m "not slow" $(PYTEST_ARGS)
 
 test: lint typecheck unit ## Everything CI runs: lint, types, the whole suite
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.catalog_data import ADMIN, Client, assert_problem, offering, put_offerings
-from tests.test_foundation import BAD_TOKENS
+from tests.api.test_foundation import BAD_TOKENS
 
 #: Every administrators' catalog and round route, with a body that would otherwise be accepted.
 ROUTES: list[tuple[str, str, Any]] = [

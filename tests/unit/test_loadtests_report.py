@@ -136,7 +136,7 @@ def test_a_driver_stopped_with_sigterm_unwinds_and_stops_what_it_started(tmp_pat
         "finally:\n"
         f"    pathlib.Path({str(stopped)!r}).write_text('servers stopped')\n"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     with subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE, cwd=root) as child:
         assert child.stdout is not None
         assert child.stdout.readline() == b"ready\n"

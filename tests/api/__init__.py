@@ -1,0 +1,1 @@
+"""The HTTP contract, through the app against real PostgreSQL and Redis."""

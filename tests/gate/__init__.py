@@ -1,0 +1,1 @@
+"""The admission gate (SeatGate, its scripts, its connections) against a real Redis."""

@@ -1,0 +1,1 @@
+"""PostgreSQL alone: migrations, the group commit, the demo data set."""
