@@ -1,4 +1,4 @@
-"""The catalog's types, as API.md's "Data" section defines them (msgspec, decoded and encoded once)."""
+"""The catalog's types, as the contract's "Data" section defines them (docs/API.md); msgspec, decoded once."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ _PREFIX = "SELECTION_"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    """The service's configuration; API.md's table is the source of truth for names and defaults."""
+    """The service's configuration; the contract's table (docs/API.md) is the source of truth for names and defaults."""
 
     database_url: str | None = None
     redis_url: str | None = None

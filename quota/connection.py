@@ -1,9 +1,9 @@
 """Redis connections that pack commands with hiredis, as redis-py's synchronous client does.
 
-redis-py's asyncio connections pack every command in Python: 12 µs for a select's EVALSHA, some
-6 % of a worker's busy time under the bench. hiredis, which already parses the replies, packs
-the same command into the same bytes in under 2 µs. Anything hiredis refuses is packed by
-redis-py as before, so a bad argument still fails with redis-py's own error.
+redis-py's asyncio connections pack every command in Python, a visible share of a worker's busy
+time under load (docs/PERFORMANCE.md has the figure). hiredis, which already parses the replies,
+packs the same command into the same bytes several times faster. Anything hiredis refuses is
+packed by redis-py as before, so a bad argument still fails with redis-py's own error.
 """
 
 from __future__ import annotations

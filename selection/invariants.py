@@ -1,4 +1,4 @@
-"""The invariant checker: DESIGN.md's invariants 1, 2, 4 and 5, against PostgreSQL and Redis.
+"""The invariant checker: the invariants 1, 2, 4 and 5 of docs/ARCHITECTURE.md, against PostgreSQL and Redis.
 
 1. Capacity: enrolled <= capacity per offering and round (overrides excepted: each enrolment
    made by an administrator's override is allowed beyond capacity, and is audited).

@@ -91,7 +91,7 @@ class GateRecovery:
                 if current is not None and await self._gate.loaded_generation(round_id) == current:
                     return None
             else:
-                # A keeper may have loaded the round again since the decisions were stopped
+                # Another process's recovery may have loaded the round again since the decisions were stopped
                 # above, and taken decisions since: stop them again, now that nobody can load the
                 # round until this transaction ends. Whatever they logged is committed below;
                 # otherwise the new state would drop it from the log while its Idempotency-Key

@@ -156,7 +156,7 @@ class Worker:
             await asyncio.wait_for(self.gate.ping(), timeout=2)
             for round_id in round_ids:
                 if await self.gate.loaded_generation(round_id) is None:
-                    return False, f"quota state of round {round_id} is loading"
+                    return False, f"gate state of round {round_id} is loading"
         except (TimeoutError, GateUnavailable, RedisError, OSError) as exc:
             return False, f"Redis: {type(exc).__name__}"
         return True, "ready"

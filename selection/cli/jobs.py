@@ -65,7 +65,7 @@ async def load_gate(settings: Settings) -> int:
     async with _stores(settings) as (pool, client):
         recovery = _recovery(settings, pool, client)
         ok = await recovery.ensure_loaded()
-    click.echo("quota state loaded" if ok else "quota state could not be loaded", err=True)
+    click.echo("gate state loaded" if ok else "gate state could not be loaded", err=True)
     return 0 if ok else 1
 
 

@@ -37,7 +37,7 @@ def main() -> None:
 @click.option("--workers", type=int, default=None, help="Server worker processes (wins over SELECTION_WORKERS).")
 @click.option("--dev", is_flag=True, help="Allow a generated JWT secret, print tokens, load demo data if empty.")
 def serve(workers: int | None, dev: bool) -> None:
-    """Apply pending migrations, load quota state from PostgreSQL into Redis, serve HTTP."""
+    """Apply pending migrations, load the gate state from PostgreSQL into Redis, serve HTTP."""
     from selection.cli.serve import run_server
 
     settings = _settings(workers=workers)
@@ -80,7 +80,7 @@ def demo() -> None:
 
 @main.command()
 def rebuild() -> None:
-    """Rebuild all Redis quota state from PostgreSQL (safe against a live service)."""
+    """Rebuild all of Redis's gate state from PostgreSQL (safe against a live service)."""
     from selection.cli.jobs import rebuild_gate
 
     sys.exit(_with_stores(_settings(), rebuild_gate))

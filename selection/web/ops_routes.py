@@ -21,7 +21,7 @@ def health() -> dict[str, str]:
 
 @get("/ready", media_type="application/json", opt=_OPS, include_in_schema=False)
 async def ready(worker: NamedDependency[Worker]) -> Response[dict[str, str]]:
-    """200 only when PostgreSQL and Redis answer and the quota state is loaded."""
+    """200 only when PostgreSQL and Redis answer and every round's gate state is loaded."""
     ok, why = await worker.ready()
     if ok:
         return Response({"status": "ready"})

@@ -56,7 +56,7 @@ _NAMED = re.compile(r"(?:unknown|missing required) field `([A-Za-z_]+)`")
 @functools.lru_cache(maxsize=64)
 def _media_type(header: str) -> tuple[str, str | None]:
     """(media type, charset) of a Content-Type; remembered, as nearly every request sends the same
-    one or two headers and parsing them was a per cent of a select's CPU."""
+    one or two headers, and a select should not parse them again each time."""
     media, *params = (part.strip() for part in header.split(";"))
     charset = None
     for param in params:

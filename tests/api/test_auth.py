@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.catalog_data import ADMIN, Client, assert_problem, offering, put_offerings
 from tests.api.test_foundation import BAD_TOKENS
+from tests.catalog_data import ADMIN, Client, assert_problem, offering, put_offerings
 
 #: Every administrators' catalog and round route, with a body that would otherwise be accepted.
 ROUTES: list[tuple[str, str, Any]] = [

@@ -2,7 +2,7 @@
 
 Each test starts ``python -m selection serve --workers 2`` against a database and a Valkey of its
 own, has a few hundred students select and drop over HTTP, breaks something under them, and then
-holds the service to DESIGN.md: every 201/202/204 is in PostgreSQL, a repeat with the same
+holds the service to its guarantees (docs/ARCHITECTURE.md): every 201/202/204 is in PostgreSQL, a repeat with the same
 Idempotency-Key gets the first answer, no seat is counted twice, and ``selection check`` is clean.
 """
 

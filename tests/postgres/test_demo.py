@@ -16,7 +16,7 @@ from quota.loader import catalog_entry
 
 
 def _clash(a: ScheduleEntry, b: ScheduleEntry) -> bool:
-    """API.md's reading of a time conflict."""
+    """The contract's reading of a time conflict (docs/API.md)."""
     if not (a.start < b.end and b.start < a.end):
         return False
     if a.date is not None and b.date is not None:

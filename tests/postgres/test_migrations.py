@@ -11,8 +11,8 @@ import pytest
 import migrations
 from selection.group_commit import commit_batch
 from tests.builders import add_offering, add_round, add_students
-from tests.stores import Stores, with_database
 from tests.postgres.test_writer import change
+from tests.stores import Stores, with_database
 
 
 @pytest.fixture
