@@ -103,7 +103,7 @@ ORDER BY r.created_at, r.id;
 
 -- name: move_round
 -- Conditional on the state it leaves: of two concurrent moves, only one finds the state it expects.
-UPDATE rounds SET state = $2, updated_at = now()
+UPDATE rounds SET state = $2, state_version = state_version + 1, updated_at = now()
 WHERE id = $1 AND state = ANY($3::text[])
 RETURNING state;
 

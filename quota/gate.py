@@ -30,6 +30,16 @@ R = TypeVar("R")
 SeatCounts = tuple[dict[str, int], dict[str, int], dict[str, int]]
 
 
+class LoadedState(msgspec.Struct, frozen=True, kw_only=True):
+    """What a round's loaded gate state says of itself, to compare with PostgreSQL's record."""
+
+    generation: int
+    #: The last sequence number the gate handed out.
+    seq: int
+    state: str
+    state_version: int
+
+
 def _unavailable(
     operation: Callable[Concatenate[SeatGate, P], Coroutine[Any, Any, R]],
 ) -> Callable[Concatenate[SeatGate, P], Coroutine[Any, Any, R]]:
@@ -80,6 +90,9 @@ class SeatGate:
         self._pipeline = ScriptPipeline(client)
         self._keys: dict[str, RoundKeys] = {}
         self._offerings: dict[str, list[str]] = {}
+        #: Per round, the highest sequence number this process has seen: a gate state below it
+        #: went back in time, and the scripts refuse to decide on it (common.lua's loaded_meta).
+        self._floors: dict[str, int] = {}
 
     def keys(self, round_id: str) -> RoundKeys:
         keys = self._keys.get(round_id)
@@ -106,17 +119,29 @@ class SeatGate:
         key = self.keys(round_id).rate(student_id) if round_id else student_rate_key(self._namespace, student_id)
         _raise_if_over_rate(await self._run(self._scripts.rate, [key], (rate.per_second, rate.burst)))
 
+    def floor(self, round_id: str) -> int:
+        """The highest sequence number of the round this process has seen (0: none)."""
+        return self._floors.get(round_id, 0)
+
+    def raise_floor(self, round_id: str, seq: int) -> None:
+        """Remember that the round's sequence has reached ``seq`` (PostgreSQL committed it, or
+        this process saw the gate hand it out)."""
+        if seq > self._floors.get(round_id, 0):
+            self._floors[round_id] = seq
+
     def _decision(self, round_id: str, reply: list[Any]) -> Decision:
         _raise_if_over_rate(reply)
         kind = _text(reply[0])
         if kind == "err":
             code = _text(reply[1])
             if code == "unavailable":
-                raise GateUnavailable(f"the gate state of round {round_id} is not loaded")
+                raise GateUnavailable(f"the gate state of round {round_id} is not loaded or went back in time")
             raise Refused(code, msgspec.json.decode(reply[2]) if len(reply) > 2 and reply[2] else {})
         if kind == "replay":
             raise Seen(_text(reply[1]))
         changes = [Change(round_id, _text(reply[i]), decode_entry(reply[i + 1])) for i in range(3, len(reply) - 1, 2)]
+        if changes:
+            self.raise_floor(round_id, max(change.entry.seq for change in changes))
         status = _text(reply[1]) if reply[1] is not None else None
         position = int(reply[2]) if reply[2] is not None else None
         return Decision(status=status, position=position, changes=changes)
@@ -135,13 +160,13 @@ class SeatGate:
                 intent.offering_id,
                 profile,
                 _flag(intent.waitlist),
-                now_ms(),
                 intent.mode,
                 intent.actor,
                 intent.role,
                 *_claim_args(intent.claim),
                 rate.per_second if rate else 0,
                 rate.burst if rate else 0,
+                self.floor(intent.round_id),
             ),
         )
         return self._decision(intent.round_id, reply)
@@ -159,7 +184,7 @@ class SeatGate:
             (
                 intent.student_id,
                 intent.offering_id,
-                now_ms(),
+                self.floor(intent.round_id),
                 intent.mode,
                 intent.actor,
                 intent.role,
@@ -187,7 +212,7 @@ class SeatGate:
         reply = await self._run(
             self._scripts.capacity,
             self._script_keys(round_id, offering_id, "-", None),
-            (offering_id, capacity, now_ms(), actor, _flag(dry_run)),
+            (offering_id, capacity, self.floor(round_id), actor, _flag(dry_run)),
         )
         return self._decision(round_id, reply)
 
@@ -213,16 +238,23 @@ class SeatGate:
 
     async def loaded_generation(self, round_id: str) -> int | None:
         """The generation of the round's loaded state, or None when it is not loaded."""
-        generation, _ = await self.loaded_state(round_id)
-        return generation
+        loaded = await self.loaded_state(round_id)
+        return loaded.generation if loaded is not None else None
 
     @_unavailable
-    async def loaded_state(self, round_id: str) -> tuple[int | None, str | None]:
-        """(generation, round state) of the loaded gate state; (None, None) when not loaded."""
-        loaded, gen, state = await self._redis.hmget(self.keys(round_id).meta, ["loaded", "gen", "state"])
+    async def loaded_state(self, round_id: str) -> LoadedState | None:
+        """What the round's loaded gate state says of itself; None when it is not loaded."""
+        loaded, gen, seq, state, version = await self._redis.hmget(
+            self.keys(round_id).meta, ["loaded", "gen", "seq", "state", "state_v"]
+        )
         if loaded != b"1" or gen is None:
-            return None, None
-        return int(gen), _text(state) if state is not None else None
+            return None
+        return LoadedState(
+            generation=int(gen),
+            seq=int(seq or 0),
+            state=_text(state) if state is not None else "",
+            state_version=int(version or 0),
+        )
 
     @_unavailable
     async def ping(self) -> None:
@@ -243,9 +275,17 @@ class SeatGate:
 
     # --- keeping the state in step with PostgreSQL -----------------------------------------------
 
-    @_unavailable
-    async def set_round_state(self, round_id: str, state: str) -> None:
-        await self._redis.hset(self.keys(round_id).meta, "state", state)
+    async def set_round_state(self, round_id: str, state: str, version: int) -> bool:
+        """Take the round's state from PostgreSQL's version ``version``, unless the gate holds
+        a newer one already; True when taken."""
+        reply = await self._run(self._scripts.state, self.keys(round_id).fixed(), (state, version))
+        return bool(int(reply[1]))
+
+    async def publish(self, round_id: str, generation: int) -> bool:
+        """Mark the installed state of ``generation`` loaded (after PostgreSQL committed that
+        generation); False when Redis holds another generation by now."""
+        reply = await self._run(self._scripts.publish, self.keys(round_id).fixed(), (generation,))
+        return bool(int(reply[1]))
 
     @_unavailable
     async def set_catalog_entry(self, round_id: str, offering_id: str, entry_json: bytes) -> None:
@@ -271,8 +311,9 @@ class SeatGate:
 
     @_unavailable
     async def install(self, snapshot: RoundSnapshot) -> None:
-        """Replace the round's whole state with ``snapshot``, in one Redis transaction, marked
-        loaded last: no script ever sees half of it."""
+        """Replace the round's whole state with ``snapshot``, in one Redis transaction, not yet
+        loaded: no script decides on it until ``publish`` (after PostgreSQL has committed the
+        snapshot's generation)."""
         keys = self.keys(snapshot.round_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(*keys.state_keys(list(snapshot.catalog)))
@@ -288,5 +329,4 @@ class SeatGate:
                 pipe.zadd(keys.waitlist(offering), queue)
             for claim in snapshot.claims:
                 pipe.set(keys.idempotency(claim.student_id, claim.key), claim.fingerprint, ex=claim.ttl_seconds)
-            pipe.hset(keys.meta, "loaded", "1")
             await pipe.execute()

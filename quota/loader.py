@@ -56,6 +56,7 @@ def _ms(value: dt.datetime | None) -> str | None:
 def _meta(row: asyncpg.Record, seq: int) -> dict[str, str]:
     meta = {
         "state": row["state"],
+        "state_v": str(row["state_version"]),
         "mode": row["mode"],
         "allow_drop": "1" if row["allow_drop"] else "0",
         "waitlist": "1" if row["waitlist"] else "0",
@@ -115,9 +116,9 @@ async def read_round(conn: Connection, round_id: str) -> RoundSnapshot | None:
     """Bump the round's generation and read its whole state.
 
     The caller holds a transaction on ``conn`` with the round's exclusive lock taken, so no
-    writer commits into the round meanwhile; committing that transaction publishes the new
-    generation, which must happen only after the snapshot is installed. Returns None for an
-    unknown round.
+    writer commits into the round meanwhile. The snapshot is installed in Redis unpublished;
+    committing the transaction makes the new generation PostgreSQL's, and only then is the
+    installed state published (``SeatGate.publish``). Returns None for an unknown round.
     """
     row = await conn.fetchrow(_sql("bump_generation"), round_id)
     if row is None:

@@ -6,7 +6,7 @@ SELECT pg_advisory_xact_lock(hashtext('gate:' || $1::text));
 
 -- name: bump_generation
 UPDATE rounds SET generation = generation + 1 WHERE id = $1
-RETURNING id, mode, state, opens_at, closes_at, eligibility, limits, allow_drop, waitlist, generation;
+RETURNING id, mode, state, state_version, opens_at, closes_at, eligibility, limits, allow_drop, waitlist, generation;
 
 -- name: round_generation
 SELECT generation FROM rounds WHERE id = $1;
@@ -24,7 +24,8 @@ WHERE s.round_id = $1 AND s.status <> 'dropped'
 ORDER BY s.wait_seq NULLS FIRST;
 
 -- name: max_seq
-SELECT coalesce(max(seq), 0) FROM selections WHERE round_id = $1;
+-- Every committed change has its audit event (by the round's (round_id, seq) index).
+SELECT coalesce(max(seq), 0) FROM audit_events WHERE round_id = $1;
 
 -- name: recent_claims
 SELECT student_id, key, fingerprint,

@@ -26,6 +26,8 @@ class GateScripts:
     drop: LuaScript
     capacity: LuaScript
     rate: LuaScript
+    state: LuaScript
+    publish: LuaScript
 
     @classmethod
     def load(cls) -> GateScripts:
@@ -33,7 +35,7 @@ class GateScripts:
         return cls(
             **{
                 name: LuaScript(name, _assemble(prelude, _source(f"{name}.lua")))
-                for name in ("select", "drop", "capacity", "rate")
+                for name in ("select", "drop", "capacity", "rate", "state", "publish")
             }
         )
 

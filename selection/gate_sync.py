@@ -37,14 +37,14 @@ class SeatGateSync:
 
     async def round_changed(self, round_id: str) -> None:
         self._catalog.forget()
-        state = await self._pool.fetchval(_sql("round_state"), round_id)
-        if state is None:
+        row = await self._pool.fetchrow(_sql("round_state"), round_id)
+        if row is None:
             return
         try:
             if await self._gate.loaded_generation(round_id) is None:
                 await self._recovery.rebuild(round_id, force=False)
             else:
-                await self._gate.set_round_state(round_id, state)
+                await self._gate.set_round_state(round_id, row["state"], row["state_version"])
         except GateUnavailable as exc:
             # PostgreSQL has the change; recovery loads the round as soon as Redis answers.
             raise errors.Unavailable("Recorded, but the admission gate is unreachable; it catches up shortly") from exc

@@ -21,8 +21,12 @@ FROM selections s
 WHERE s.round_id = $1 AND s.student_id = $2 AND s.status <> 'dropped'
 ORDER BY s.created_at, s.offering_id;
 
--- name: round_ids
-SELECT id, state FROM rounds;
+-- name: round_records
+-- The highest committed sequence number from the audit trail's (round_id, seq) index: one short
+-- backward index scan per round, cheap enough for every upkeep tick.
+SELECT r.id, r.state, r.state_version, r.generation,
+       coalesce((SELECT max(a.seq) FROM audit_events AS a WHERE a.round_id = r.id), 0) AS committed_seq
+FROM rounds AS r;
 
 -- name: round_stats
 SELECT ro.offering_id, o.capacity,
@@ -51,7 +55,7 @@ ORDER BY s.offering_id, s.status, s.wait_seq NULLS FIRST, s.student_id;
 -- Keeping the gate in step with the catalog (selection/gate_sync.py).
 
 -- name: round_state
-SELECT state FROM rounds WHERE id = $1;
+SELECT state, state_version FROM rounds WHERE id = $1;
 
 -- name: offering_in_rounds
 SELECT ro.round_id, o.category, o.schedule, o.eligibility

@@ -16,6 +16,7 @@ import logging
 import time
 
 import asyncpg
+import msgspec
 from redis.exceptions import RedisError
 
 from lib.failures import DATABASE_FAILURES
@@ -29,6 +30,17 @@ log = logging.getLogger("selection.recovery")
 _sql = NamedQueries("selection", "queries.sql")
 #: What a tick of the upkeep loop survives, to try again on the next.
 _UPKEEP_FAILURES: tuple[type[BaseException], ...] = (GateUnavailable, RedisError, *DATABASE_FAILURES)
+
+
+class RoundRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A round as PostgreSQL records it, for comparing with its gate state."""
+
+    id: str
+    state: str
+    state_version: int
+    generation: int
+    #: The highest sequence number committed for the round (0: none).
+    committed_seq: int
 
 
 class GateRecovery:
@@ -46,19 +58,21 @@ class GateRecovery:
         self._writer = writer
         self._orphan_after_ms = int(orphan_after_seconds * 1000)
         self._interval = interval_seconds
-        self._round_ids: list[str] = []
-        self._states: dict[str, str] = {}
-        self._round_ids_at = 0.0
+        self._records: list[RoundRecord] = []
+        self._records_at = 0.0
         self.loaded_all = False
         self._stopping = asyncio.Event()
 
+    async def records(self, *, fresh: bool = False) -> list[RoundRecord]:
+        """Every round as PostgreSQL records it (read again when ``fresh`` or a few seconds old)."""
+        if fresh or time.monotonic() - self._records_at > 5.0:
+            rows = await self._pool.fetch(_sql("round_records"))
+            self._records = sorted((RoundRecord(**dict(r.items())) for r in rows), key=lambda r: r.id)
+            self._records_at = time.monotonic()
+        return self._records
+
     async def round_ids(self, *, fresh: bool = False) -> list[str]:
-        if fresh or time.monotonic() - self._round_ids_at > 5.0:
-            rows = await self._pool.fetch(_sql("round_ids"))
-            self._round_ids = sorted(r["id"] for r in rows)
-            self._states = {r["id"]: r["state"] for r in rows}
-            self._round_ids_at = time.monotonic()
-        return self._round_ids
+        return [record.id for record in await self.records(fresh=fresh)]
 
     async def drain(self, round_id: str, older_than_ms: int | None) -> int:
         """Commit what the round's redo log holds (entries of a stale generation are discarded)."""
@@ -84,26 +98,33 @@ class GateRecovery:
         if force:
             await self._stop_decisions(round_id)
             await self.drain(round_id, None)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await lock_round(conn, round_id)
-            if not force:
-                current = await published_generation(conn, round_id)
-                if current is not None and await self._gate.loaded_generation(round_id) == current:
-                    return None
-            else:
-                # Another process's recovery may have loaded the round again since the decisions were stopped
-                # above, and taken decisions since: stop them again, now that nobody can load the
-                # round until this transaction ends. Whatever they logged is committed below;
-                # otherwise the new state would drop it from the log while its Idempotency-Key
-                # claim stays, and a repeat of that request would wait for an answer forever.
-                await self._stop_decisions(round_id)
-            # The state is gone or about to be replaced, but its redo log may not be: keep it.
-            await self.drain_locked(conn, round_id)
-            loaded = await read_round(conn, round_id)
-            if loaded is not None:
-                # Installed while the round's lock is held: no writer commits into the round
-                # between the snapshot and the install, and a failed install rolls the bump back.
-                await self._gate.install(loaded)
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                await lock_round(conn, round_id)
+                if not force:
+                    current = await published_generation(conn, round_id)
+                    if current is not None and await self._gate.loaded_generation(round_id) == current:
+                        return None
+                else:
+                    # Another process's recovery may have loaded the round again since the decisions
+                    # were stopped above, and taken decisions since: stop them again, now that nobody
+                    # can load the round until this transaction ends. Whatever they logged is
+                    # committed below; otherwise the new state would drop it from the log while its
+                    # Idempotency-Key claim stays, and a repeat of that request would wait for an
+                    # answer forever.
+                    await self._stop_decisions(round_id)
+                # The state is gone or about to be replaced, but its redo log may not be: keep it.
+                await self.drain_locked(conn, round_id)
+                loaded = await read_round(conn, round_id)
+                if loaded is not None:
+                    # Installed unpublished while the round's lock is held: no writer commits into
+                    # the round between the snapshot and the install, a failed install rolls the
+                    # new generation back, and no script decides on it yet.
+                    await self._gate.install(loaded)
+            # PostgreSQL has committed the generation: only now may the gate decide with it. A
+            # worker that dies right here leaves it unpublished, and the next upkeep rebuilds.
+            if loaded is not None and not await self._gate.publish(round_id, loaded.generation):
+                log.warning("gate state replaced before it was published", extra={"round_id": round_id})
         if loaded is not None:
             log.info(
                 "gate state loaded",
@@ -132,21 +153,43 @@ class GateRecovery:
             after = changes[-1].stream_id
 
     async def ensure_loaded(self) -> bool:
-        """Rebuild every round whose state is not loaded; True when all are.
+        """Prove every round's gate state current, rebuilding what is not; True when all are.
 
-        A loaded round whose state (open, paused, ...) differs from PostgreSQL's takes
-        PostgreSQL's: an administrator's change that reached PostgreSQL but not Redis (Redis
-        failed in between) is carried over within one upkeep interval.
+        A gate state is current when it is loaded, of PostgreSQL's generation, and has handed
+        out at least every sequence number PostgreSQL has committed. A Redis that came back with
+        old data (a snapshot, a restored AOF, a replica that lagged, a round's keys restored) is
+        behind on one of these, and is rebuilt; meanwhile its scripts refuse to decide once they
+        see a sequence number below what this process has seen (``SeatGate.raise_floor``), and
+        the group commit fences off what it decided (``commit_batch``).
+
+        A round's state (open, paused, ...) is taken from PostgreSQL when PostgreSQL's is newer:
+        an administrator's change that reached PostgreSQL but not Redis is carried over within
+        one upkeep interval, and an older reading never undoes a newer change.
         """
         ok = True
-        for round_id in await self.round_ids(fresh=True):
-            generation, state = await self._gate.loaded_state(round_id)
-            if generation is not None and state != self._states.get(round_id, state):
-                await self._gate.set_round_state(round_id, self._states[round_id])
-            if generation is None:
-                ok = False
-                await self.rebuild(round_id, force=False)
-                ok = await self._gate.loaded_generation(round_id) is not None
+        for record in await self.records(fresh=True):
+            self._gate.raise_floor(record.id, record.committed_seq)
+            loaded = await self._gate.loaded_state(record.id)
+            if loaded is not None and loaded.generation == record.generation and loaded.seq >= record.committed_seq:
+                if loaded.state_version < record.state_version:
+                    await self._gate.set_round_state(record.id, record.state, record.state_version)
+                continue
+            ok = False
+            if loaded is None:
+                await self.rebuild(record.id, force=False)
+            else:
+                log.warning(
+                    "gate state is not PostgreSQL's: rebuilding it",
+                    extra={
+                        "round_id": record.id,
+                        "generation": loaded.generation,
+                        "expected_generation": record.generation,
+                        "seq": loaded.seq,
+                        "committed_seq": record.committed_seq,
+                    },
+                )
+                await self.rebuild(record.id, force=True)
+            ok = await self._gate.loaded_generation(record.id) is not None
         self.loaded_all = ok
         return ok
 

@@ -1,11 +1,13 @@
 -- Change an offering's capacity in one round: a cut below the seats taken is refused; a raise
 -- promotes waiting students at once.
--- ARGV: 1 offering, 2 new capacity, 3 now (ms), 4 actor, 5 dry run (1: only check)
+-- ARGV: 1 offering, 2 new capacity, 3 the caller's sequence floor (common.lua), 4 actor,
+--       5 dry run (1: only check)
 -- Returns {'ok', old capacity, false, id1, entry1, ...} | {'err', code, detail}
-local offering, capacity, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local offering, capacity = ARGV[1], tonumber(ARGV[2])
 
-local meta, unavailable = loaded_meta()
+local meta, unavailable = loaded_meta(tonumber(ARGV[3]))
 if not meta then return unavailable end
+local now = clock_ms()
 local entry = catalog_entry(offering)
 if not entry then return {'ok', false, false} end
 local enrolled = tonumber(redis.call('HGET', K_ENR, offering) or '0')

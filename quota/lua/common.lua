@@ -110,12 +110,25 @@ local function log_change(meta, change)
   return id, json
 end
 
--- Check the round is loaded and of this generation of the gate; returns meta or a refusal.
-local function loaded_meta()
+-- The gate's clock, in milliseconds: the round's window and every change's `at` are read on it,
+-- whatever the clocks of the workers say.
+local function clock_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- The round's meta, or a refusal when its state is not loaded. `floor` is the highest sequence
+-- number the calling worker has seen for this round: a state whose sequence is below it went
+-- back in time (Redis came back with old data), so it stops deciding until recovery rebuilds it.
+local function loaded_meta(floor)
   local flat = redis.call('HGETALL', K_META)
   local meta = {}
   for i = 1, #flat, 2 do meta[flat[i]] = flat[i + 1] end
   if meta['loaded'] ~= '1' then return nil, {'err', 'unavailable', '{}'} end
+  if floor ~= nil and floor > 0 and tonumber(meta['seq'] or '0') < floor then
+    redis.call('HSET', K_META, 'loaded', '0')
+    return nil, {'err', 'unavailable', cjson.encode({behind = int(floor)})}
+  end
   return meta, nil
 end
 

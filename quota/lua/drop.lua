@@ -1,18 +1,20 @@
 -- Drop a selection: frees the seat (promoting from the waitlist in the same step) or the
 -- waitlist place; every change in the redo log.
--- ARGV: 1 student, 2 offering, 3 now (ms), 4 mode (student | admin), 5 actor, 6 role,
---       7 idempotency used (1/0), 8 request fingerprint, 9 claim TTL (s), 10 the Idempotency-Key,
---       11.. every offering of the round, whose waitlist keys are KEYS[10..] in the same order
+-- ARGV: 1 student, 2 offering, 3 the caller's sequence floor (common.lua), 4 mode (student | admin),
+--       5 actor, 6 role, 7 idempotency used (1/0), 8 request fingerprint, 9 claim TTL (s),
+--       10 the Idempotency-Key, 11.. every offering of the round, whose waitlist keys are KEYS[10..]
+--       in the same order
 -- A drop can also make the dropping student fit an offering they wait for (a freed time slot or
 -- limit): each such offering with a free seat runs its promotion too, so that a free seat and a
 -- waiting student who satisfies every rule never stand side by side.
 -- Returns {'ok', previous status, false, id1, entry1, ...} | {'err', code, detail} | {'replay', fp}
-local student, offering, now, mode = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local student, offering, mode = ARGV[1], ARGV[2], ARGV[4]
 
-local meta, unavailable = loaded_meta()
+local meta, unavailable = loaded_meta(tonumber(ARGV[3]))
 if not meta then return unavailable end
 local replay = claim(ARGV[7], ARGV[8], ARGV[9])
 if replay then return replay end
+local now = clock_ms()
 
 if mode == 'student' then
   if not round_open(meta, now) then return refuse('round_not_open', {state = meta['state']}) end

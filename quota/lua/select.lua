@@ -1,24 +1,25 @@
 -- Select an offering: every rule and the seat in one atomic step, the change in the redo log.
 -- ARGV: 1 student, 2 offering, 3 profile JSON [cohort, degree, campus], 4 waitlist wanted (1/0),
---       5 now (ms), 6 mode (student | admin | override), 7 actor, 8 role, 9 idempotency used (1/0),
---       10 request fingerprint, 11 claim TTL (s), 12 the Idempotency-Key, 13 the student's rate
---       limit per second (0: none), 14 its burst
+--       5 mode (student | admin | override), 6 actor, 7 role, 8 idempotency used (1/0),
+--       9 request fingerprint, 10 claim TTL (s), 11 the Idempotency-Key, 12 the student's rate
+--       limit per second (0: none), 13 its burst, 14 the caller's sequence floor (common.lua)
 -- KEYS: common.lua's, then 10 the student's rate key in this round
 -- Returns {'ok', status, position, id1, entry1, id2, entry2, ...} | {'err', code, detail} |
 --         {'replay', fingerprint}
 local student, offering = ARGV[1], ARGV[2]
 local profile = cjson.decode(ARGV[3])
-local want_waitlist, now, mode = ARGV[4] == '1', tonumber(ARGV[5]), ARGV[6]
+local want_waitlist, mode = ARGV[4] == '1', ARGV[5]
 
 -- The rate limit first, in this same round trip: a request over it is not an answer to keep
 -- under its Idempotency-Key, nor a decision.
-local limited = over_rate(KEYS[10], tonumber(ARGV[13]), tonumber(ARGV[14]))
+local limited = over_rate(KEYS[10], tonumber(ARGV[12]), tonumber(ARGV[13]))
 if limited then return limited end
 
-local meta, unavailable = loaded_meta()
+local meta, unavailable = loaded_meta(tonumber(ARGV[14]))
 if not meta then return unavailable end
-local replay = claim(ARGV[9], ARGV[10], ARGV[11])
+local replay = claim(ARGV[8], ARGV[9], ARGV[10])
 if replay then return replay end
+local now = clock_ms()
 
 -- Rules in the contract's order: round_not_open, wrong_mode, offering_not_in_round,
 -- not_eligible, already_selected, time_conflict, category_limit, total_limit, course_full.
@@ -49,10 +50,10 @@ local capacity = tonumber(redis.call('HGET', K_CAP, offering) or '0')
 local enrolled = tonumber(redis.call('HGET', K_ENR, offering) or '0')
 local seq = next_seq()
 local change = {
-  seq = int(seq), student = student, offering = offering, at = int(now), actor = ARGV[7], role = ARGV[8],
+  seq = int(seq), student = student, offering = offering, at = int(now), actor = ARGV[6], role = ARGV[7],
   action = mode == 'student' and 'select' or (mode == 'override' and 'force_enroll_override' or 'force_enroll')
 }
-if ARGV[9] == '1' then change['idem'] = ARGV[12]; change['fp'] = ARGV[10] end
+if ARGV[8] == '1' then change['idem'] = ARGV[11]; change['fp'] = ARGV[9] end
 local status, position = 'enrolled', false
 if enrolled < capacity or mode == 'override' then
   if held == 'w' then

@@ -130,7 +130,7 @@ async def test_a_round_state_that_missed_redis_is_carried_over(
     client: Client, as_student: Headers, db: asyncpg.Connection, redis: aioredis.Redis, settings: Settings
 ) -> None:
     # An administrator closed the round; PostgreSQL recorded it, Redis did not hear of it.
-    await db.execute("UPDATE rounds SET state = 'closed' WHERE id = 'r1'")
+    await db.execute("UPDATE rounds SET state = 'closed', state_version = state_version + 1 WHERE id = 'r1'")
     meta = f"{settings.redis_namespace}{{round:r1}}:meta"
     assert await redis.hget(meta, "state") == b"open"
     for _ in range(100):
