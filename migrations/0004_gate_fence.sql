@@ -3,8 +3,9 @@
 --
 -- commit_batch keeps its signature and everything 0003 gave it; it also refuses (as stale) every
 -- job with a change whose sequence number shows that the gate that decided it had gone back in
--- time, and moves that round's generation on. Changes' `at` is the gate's own clock (Redis TIME)
--- from this release on.
+-- time, and moves that round's generation on; and a change of an older generation that a rebuild
+-- already committed counts as committed, not stale. Changes' `at` is the gate's own clock (Redis
+-- TIME) from this release on.
 
 -- Bumped by every state change of a round; the gate keeps the version of the state it holds and
 -- takes a state only from a newer version (an upkeep loop that read an older state never
@@ -35,10 +36,20 @@ BEGIN
     -- lock. Read by the statement that takes the locks, or by one that shares its snapshot, they
     -- could be those from before that rebuild, and this batch would commit changes the rebuilt
     -- gate does not count.
+    --
+    -- A change of an older generation that is already committed, exactly (a rebuild committed the
+    -- redo log before it replaced the gate state), is done, not stale: its request is answered as
+    -- committed, and its Idempotency-Key answer is there to replay.
     SELECT coalesce(array_agg(DISTINCT c.job), '{}') INTO stale
-    FROM json_to_recordset(changes) AS c(job integer, round_id text, gen bigint)
+    FROM json_to_recordset(changes) AS c(
+         job integer, round_id text, student_id text, offering_id text, seq bigint, at bigint, action text, gen bigint
+    )
     LEFT JOIN rounds ON rounds.id = c.round_id
-    WHERE rounds.generation IS DISTINCT FROM c.gen;
+    WHERE rounds.generation IS DISTINCT FROM c.gen
+      AND NOT EXISTS (SELECT 1 FROM audit_events AS a
+                      WHERE a.round_id = c.round_id AND a.seq = c.seq
+                        AND (a.student_id, a.offering_id, a.action, a.at)
+                            = (c.student_id, c.offering_id, c.action, to_timestamp(c.at / 1000.0)));
 
     -- A gate that went back in time (Redis restored from a snapshot or an old AOF, a replica that
     -- lagged, a round's keys restored) hands out sequence numbers it had handed out before, and

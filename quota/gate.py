@@ -216,6 +216,25 @@ class SeatGate:
         )
         return self._decision(round_id, reply)
 
+    async def release_claims(self, changes: Sequence[Change]) -> int:
+        """Release the Idempotency-Key claims of changes PostgreSQL refused for good; returns how
+        many were released (a claim made since by another request is kept)."""
+        released = 0
+        by_round: dict[str, list[Change]] = {}
+        for change in changes:
+            if change.entry.idem is not None and change.entry.fp is not None:
+                by_round.setdefault(change.round_id, []).append(change)
+        for round_id, claimed in by_round.items():
+            keys = self.keys(round_id)
+            claim_keys = [keys.idempotency(c.entry.student, c.entry.idem or "") for c in claimed]
+            reply = await self._run(
+                self._scripts.release,
+                [*keys.fixed(), keys.base + "wl:-", keys.base + "idem:-", *claim_keys],
+                [c.entry.fp or "" for c in claimed],
+            )
+            released += int(reply[1])
+        return released
+
     # --- reads ---------------------------------------------------------------------------------
 
     @_unavailable
@@ -255,6 +274,12 @@ class SeatGate:
             state=_text(state) if state is not None else "",
             state_version=int(version or 0),
         )
+
+    @_unavailable
+    async def installed_generation(self, round_id: str) -> int | None:
+        """The generation of the round's state in Redis, published or not; None when none."""
+        gen = await self._redis.hget(self.keys(round_id).meta, "gen")
+        return int(gen) if gen is not None else None
 
     @_unavailable
     async def ping(self) -> None:

@@ -28,6 +28,7 @@ class GateScripts:
     rate: LuaScript
     state: LuaScript
     publish: LuaScript
+    release: LuaScript
 
     @classmethod
     def load(cls) -> GateScripts:
@@ -35,7 +36,7 @@ class GateScripts:
         return cls(
             **{
                 name: LuaScript(name, _assemble(prelude, _source(f"{name}.lua")))
-                for name in ("select", "drop", "capacity", "rate", "state", "publish")
+                for name in ("select", "drop", "capacity", "rate", "state", "publish", "release")
             }
         )
 

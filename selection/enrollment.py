@@ -7,6 +7,7 @@ status codes of the answers it records.
 
 from __future__ import annotations
 
+import contextlib
 from typing import NoReturn
 
 import asyncpg
@@ -17,7 +18,7 @@ from quota.gate import SeatGate
 from quota.intents import DropIntent, IdempotencyClaim, SelectIntent
 from quota.outcomes import Decision, GateUnavailable, OverRate, Refused, Seen
 from selection import metrics
-from selection.group_commit import NotCommitted, RedoWriter
+from selection.group_commit import Fenced, NotCommitted, RedoWriter
 from selection.idempotency import RecordedAnswer, refusal_answer, replay, selection_of
 from selection.rate_limit import over_rate_error
 from selection.refusals import refusal_error
@@ -76,6 +77,14 @@ class Enrollment:
     async def _commit(self, decision: Decision) -> None:
         try:
             await self._writer.commit(decision.changes)
+        except Fenced as exc:
+            # Nothing was recorded, nor will be: a repeat under the same key is decided afresh.
+            with contextlib.suppress(GateUnavailable):
+                await self._gate.release_claims(decision.changes)
+            metrics.UNAVAILABLE.labels("fenced").inc()
+            raise errors.Unavailable(
+                "The change was decided on a state that is being rebuilt and is not acknowledged; repeat the request"
+            ) from exc
         except NotCommitted as exc:
             metrics.UNAVAILABLE.labels("postgres").inc()
             raise errors.Unavailable(

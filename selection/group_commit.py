@@ -31,7 +31,13 @@ _encode = msgspec.json.Encoder().encode
 
 
 class NotCommitted(Exception):
-    """The change was not committed: PostgreSQL failed, or the gate was rebuilt meanwhile."""
+    """The change was not committed: PostgreSQL failed (it may yet be, by recovery), or it was
+    fenced off."""
+
+
+class Fenced(NotCommitted):
+    """Refused for good: decided by a gate state PostgreSQL no longer accepts (an older
+    generation, or one that went back in time). Nothing of it was written, nor ever will be."""
 
 
 class _Job(msgspec.Struct):
@@ -174,7 +180,7 @@ class RedoWriter:
         self.batches += 1
         for index, job in enumerate(jobs):
             if index in stale:
-                _settle(job, NotCommitted("the gate was rebuilt before this change was committed"))
+                _settle(job, Fenced("the gate state that decided this change was replaced before it was committed"))
             else:
                 self.changes += len(job.changes)
                 self._committed.extend(job.changes)

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from lib.failures import DATABASE_FAILURES
 from lib.sql import Connection, NamedQueries
+from quota.entries import Change
 from quota.gate import SeatGate
 from quota.loader import RoundSnapshot, lock_round, published_generation, read_round
 from quota.outcomes import GateUnavailable
@@ -82,6 +83,7 @@ class GateRecovery:
         # Each entry a job of its own: an entry of a stale generation is discarded, not its neighbours.
         async with self._pool.acquire() as conn:
             stale = await commit_batch(conn, [([change], []) for change in changes])
+        await self._release_fenced(changes, stale)
         await self._gate.acknowledge(changes)
         committed = len(changes) - len(stale)
         if committed:
@@ -98,21 +100,19 @@ class GateRecovery:
         if force:
             await self._stop_decisions(round_id)
             await self.drain(round_id, None)
+        elif await self._published_by_another(round_id):
+            return None
         async with self._pool.acquire() as conn:
             async with conn.transaction():
                 await lock_round(conn, round_id)
-                if not force:
-                    current = await published_generation(conn, round_id)
-                    if current is not None and await self._gate.loaded_generation(round_id) == current:
-                        return None
-                else:
-                    # Another process's recovery may have loaded the round again since the decisions
-                    # were stopped above, and taken decisions since: stop them again, now that nobody
-                    # can load the round until this transaction ends. Whatever they logged is
-                    # committed below; otherwise the new state would drop it from the log while its
-                    # Idempotency-Key claim stays, and a repeat of that request would wait for an
-                    # answer forever.
-                    await self._stop_decisions(round_id)
+                current = await published_generation(conn, round_id)
+                if not force and current is not None and await self._gate.loaded_generation(round_id) == current:
+                    return None
+                # Whoever else decides in this round stops now, while nobody can load the round
+                # until this transaction ends: what they logged is committed below, and nothing
+                # is decided between that and the new state. (A rebuild by another process may
+                # have loaded the round since a forced rebuild stopped it above.)
+                await self._stop_decisions(round_id)
                 # The state is gone or about to be replaced, but its redo log may not be: keep it.
                 await self.drain_locked(conn, round_id)
                 loaded = await read_round(conn, round_id)
@@ -132,6 +132,27 @@ class GateRecovery:
             )
         return loaded
 
+    async def _published_by_another(self, round_id: str, *, seconds: float = 1.0) -> bool:
+        """True when another process has committed a rebuild of the round and is about to publish
+        it: its state of PostgreSQL's generation is installed in Redis. Waited for briefly,
+        outside the round's lock, rather than rebuilt once more."""
+        async with self._pool.acquire() as conn:
+            current = await published_generation(conn, round_id)
+        if current is None or await self._gate.installed_generation(round_id) != current:
+            return False
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if await self._gate.loaded_generation(round_id) == current:
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    async def _release_fenced(self, changes: list[Change], stale: set[int]) -> None:
+        """A change refused for good leaves its Idempotency-Key claim behind in the gate: release
+        it, or a repeat of its request would wait for an answer that never comes."""
+        if stale:
+            await self._gate.release_claims([changes[i] for i in sorted(stale)])
+
     async def _stop_decisions(self, round_id: str) -> None:
         """Make the round's scripts answer ``unavailable`` until its state is loaded again."""
         with contextlib.suppress(GateUnavailable):
@@ -149,7 +170,8 @@ class GateRecovery:
             changes = await self._gate.pending(round_id, None, count=10_000, after=after)
             if not changes:
                 return
-            await commit_batch(conn, [([change], []) for change in changes])
+            stale = await commit_batch(conn, [([change], []) for change in changes])
+            await self._release_fenced(changes, stale)
             after = changes[-1].stream_id
 
     async def ensure_loaded(self) -> bool:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import glob
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
+import redis
 
 from selection.cli.embedded import EmbeddedRedis
 
@@ -54,10 +56,24 @@ class LiveRedis:
             server, self._server = self._server, None
             server.stop()
 
-    def start(self) -> None:
-        """A new server on the same port, with nothing in it."""
+    def start(self, snapshot: Path | None = None) -> None:
+        """A new server on the same port: empty, or with the data of ``snapshot`` (a folder with
+        the RDB file that ``snapshot()`` saved), as a Redis restarted from an old RDB or AOF is."""
         assert self._server is None
-        self._server = EmbeddedRedis(port=self.port)
+        self._server = EmbeddedRedis(snapshot, port=self.port)
+
+    def snapshot(self, into: Path) -> Path:
+        """Save the server's data now (SAVE, as its RDB persistence would) into the folder ``into``."""
+        client = redis.Redis(port=self.port)
+        try:
+            client.save()
+            folder = Path(str(client.config_get("dir")["dir"]))
+            name = str(client.config_get("dbfilename")["dbfilename"])
+        finally:
+            client.close()
+        into.mkdir(parents=True, exist_ok=True)
+        shutil.copy(folder / name, into / "dump.rdb")
+        return into
 
 
 # --- PostgreSQL through a proxy that can be cut ------------------------------------------------
