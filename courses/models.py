@@ -9,7 +9,14 @@ import msgspec
 
 ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, min_length=1, max_length=64)]
-Text = Annotated[str, msgspec.Meta(max_length=2000)]
+#: No NUL character in any text: PostgreSQL's text type cannot hold one, and an input it would
+#: refuse must be a 400 here, never a failed write later.
+_PRINTABLE = r"^[^\x00]*$"
+Text = Annotated[str, msgspec.Meta(max_length=2000, pattern=_PRINTABLE)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=_PRINTABLE)]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=300, pattern=_PRINTABLE)]
+Label = Annotated[str, msgspec.Meta(max_length=200, pattern=_PRINTABLE)]
+Cohort = Annotated[int, msgspec.Meta(ge=1900, le=2200)]
 Degree = Literal["master", "phd"]
 Category = Literal["pe", "arts", "labor"]
 Kind = Literal["course", "activity"]
@@ -32,9 +39,9 @@ class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class Eligibility(Body):
     """Who may take a thing; an empty list means everyone."""
 
-    cohorts: list[int] = []
+    cohorts: list[Cohort] = []
     degrees: list[Degree] = []
-    campuses: list[str] = []
+    campuses: list[Label] = []
 
     def admits(self, cohort: int, degree: str, campus: str) -> bool:
         return (
@@ -68,21 +75,21 @@ class ScheduleEntry(Body):
 
 class Student(Body):
     id: Id
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    cohort: Annotated[int, msgspec.Meta(ge=1900, le=2200)]
+    name: Name
+    cohort: Cohort
     degree: Degree
-    campus: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    college: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    campus: Name
+    college: Name
 
 
 class Offering(Body):
     id: Id
-    title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    title: Title
     category: Category
     kind: Kind
     capacity: Capacity
-    teacher: str | None = None
-    campus: str | None = None
+    teacher: Label | None = None
+    campus: Label | None = None
     schedule: list[ScheduleEntry] = []
     eligibility: Eligibility = msgspec.field(default_factory=Eligibility)
     description: Text | None = None
@@ -92,9 +99,9 @@ class OfferingPatch(Body):
     """PATCH body: any of these; an absent field is left as it is."""
 
     capacity: Capacity | msgspec.UnsetType = msgspec.UNSET
-    title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)] | msgspec.UnsetType = msgspec.UNSET
-    teacher: str | msgspec.UnsetType | None = msgspec.UNSET
-    campus: str | msgspec.UnsetType | None = msgspec.UNSET
+    title: Title | msgspec.UnsetType = msgspec.UNSET
+    teacher: Label | msgspec.UnsetType | None = msgspec.UNSET
+    campus: Label | msgspec.UnsetType | None = msgspec.UNSET
     description: Text | msgspec.UnsetType | None = msgspec.UNSET
     schedule: list[ScheduleEntry] | msgspec.UnsetType = msgspec.UNSET
     category: Category | msgspec.UnsetType = msgspec.UNSET
@@ -103,7 +110,7 @@ class OfferingPatch(Body):
 
 class RoundCreate(Body):
     id: Id
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    name: Title
     offering_ids: list[Id]
     mode: Mode = "fcfs"
     #: Accepted so that a client may send a whole Round; a new round is always a draft.

@@ -3,9 +3,9 @@
 ``SELECTION_RATE_LIMIT`` requests per second on average with a burst of three times that
 (docs/DECISIONS.md), kept atomically in Redis by the gate's scripts (a GCRA bucket on Redis's
 clock). A select counts inside the very script that decides it, so it costs no round trip of its
-own; every other student request counts through a small script of its own. Buckets are per
-student and round (the round's slot, where the select script can reach them); the list of
-rounds, which names no round, has a bucket of its own.
+own, in the student's bucket of that round (the round's slot, where the script can reach it).
+Every other student request counts through a small script of its own, in the student's one
+bucket for everything else, whatever round its path names: ids a client invents buy no budget.
 """
 
 from __future__ import annotations

@@ -172,7 +172,7 @@ async def audit(
     round_id: Annotated[str | None, QueryParameter(pattern=ID_PATTERN)] = None,
     student_id: Annotated[str | None, QueryParameter(pattern=ID_PATTERN)] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, QueryParameter(ge=1)] = None,
+    before: Annotated[int | None, QueryParameter(ge=1, le=2**63 - 1)] = None,
 ) -> list[AuditEvent]:
     return await audit.page(round_id=round_id, student_id=student_id, before=before, limit=limit)
 

@@ -53,7 +53,9 @@ async def _before(request: Request[Any, Any, Any]) -> None:
     student = registered_student(request)
     if not request.route_handler.opt.get(RATE_COUNTED_BY_GATE):
         rate_limit: StudentRateLimit = request.app.state.worker.rate_limit
-        await rate_limit.check(student.id, request.path_params.get("round_id"))
+        # One budget per student for every route but the select, whatever the path names: a
+        # client that invents round ids gets no fresh bucket, and no free query, for each one.
+        await rate_limit.check(student.id, None)
     require_json(request)
 
 
@@ -128,8 +130,9 @@ async def select(
         await catalog.require_round(round_id)
         await catalog.require_offering(data.offering_id)
     except errors.NotFound:
-        # The request does not reach the gate, where a select's rate limit is counted.
-        await rate_limit.check(student.id, round_id)
+        # The request does not reach the gate, where a select's rate limit is counted: it counts
+        # in the student's budget for everything else.
+        await rate_limit.check(student.id, None)
         raise
     outcome = await enrollment.select(
         SelectIntent(

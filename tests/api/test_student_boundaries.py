@@ -100,17 +100,29 @@ class TestTheRate:
         assert "selection_rate_limited_total" in metrics
 
     @pytest.mark.usefixtures("small_round")
-    async def test_selects_count_against_the_same_rate_and_a_refused_key_is_not_spent(
+    async def test_invented_round_ids_buy_no_fresh_budget(self, client: Client, as_student: Headers) -> None:
+        paths = [f"/api/v1/rounds/nope-{i}/offerings" for i in range(3)] + ["/api/v1/rounds/other/selections"]
+        statuses = [(await client.get(path, headers=as_student("s1"))).status_code for path in paths]
+        assert statuses == [404, 404, 404, 429]
+        assert (await client.delete(f"{PATH}/yoga", headers=as_student("s1"))).status_code == 429
+        unknown = await client.post(
+            "/api/v1/rounds/nope-9/selections", json={"offering_id": "yoga"}, headers=as_student("s1")
+        )
+        assert unknown.status_code == 429
+
+    @pytest.mark.usefixtures("small_round")
+    async def test_selects_count_in_a_budget_of_their_own_and_a_refused_key_is_not_spent(
         self, client: Client, as_student: Headers, db: asyncpg.Connection
     ) -> None:
-        # Browsing and selecting share one bucket per student and round (the select counts in the
-        # gate's script), refusals too: a browse leaves room for two selects of the burst of 3.
-        assert (await client.get(PATH, headers=as_student("s1"))).status_code == 200
+        # Selects count in the student's bucket of the round (in the gate's script), refusals
+        # too; browsing counts in the student's budget for everything else.
+        for _ in range(2):
+            assert (await client.get(PATH, headers=as_student("s1"))).status_code == 200
         statuses = [
             (await client.post(PATH, json={"offering_id": "yoga"}, headers=as_student("s1"))).status_code
-            for _ in range(2)
+            for _ in range(3)
         ]
-        assert statuses == [201, 409]
+        assert statuses == [201, 409, 409]
         keyed = {**as_student("s1"), "Idempotency-Key": "after-the-limit"}
         over = await client.post(PATH, json={"offering_id": "swim"}, headers=keyed)
         assert over.status_code == 429
