@@ -18,7 +18,7 @@ from quota.gate import SeatGate
 from quota.intents import DropIntent, IdempotencyClaim, SelectIntent
 from quota.outcomes import Decision, GateUnavailable, OverRate, Refused, Seen
 from selection import metrics
-from selection.group_commit import Fenced, NotCommitted, RedoWriter
+from selection.group_commit import Fenced, NotCommitted, Poisoned, RedoWriter
 from selection.idempotency import RecordedAnswer, refusal_answer, replay, selection_of
 from selection.rate_limit import over_rate_error
 from selection.refusals import refusal_error
@@ -77,6 +77,15 @@ class Enrollment:
     async def _commit(self, decision: Decision) -> None:
         try:
             await self._writer.commit(decision.changes)
+        except Poisoned as exc:
+            # A fault of the service, not of the request: its change is set aside for an operator
+            # and the round rebuilt (until then it decides nothing: it counts a change PostgreSQL
+            # does not); a repeat is decided afresh.
+            with contextlib.suppress(GateUnavailable):
+                for round_id in {change.round_id for change in decision.changes}:
+                    await self._gate.stop_decisions(round_id)
+                await self._gate.release_claims(decision.changes)
+            raise errors.DomainError("The change could not be recorded; the fault is logged") from exc
         except Fenced as exc:
             # Nothing was recorded, nor will be: a repeat under the same key is decided afresh.
             with contextlib.suppress(GateUnavailable):

@@ -35,6 +35,15 @@ class NotCommitted(Exception):
     fenced off."""
 
 
+class Poisoned(NotCommitted):
+    """PostgreSQL refuses what the change holds (not when or how it was sent): committing it again
+    would fail again. It was set aside as a dead letter for an operator, and is never committed."""
+
+
+#: PostgreSQL refused a statement for the data it carries: the same data would be refused again.
+POISON: tuple[type[BaseException], ...] = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
 class Fenced(NotCommitted):
     """Refused for good: decided by a gate state PostgreSQL no longer accepts (an older
     generation, or one that went back in time). Nothing of it was written, nor ever will be."""
@@ -133,6 +142,57 @@ async def commit_batch(conn: Connection, jobs: Sequence[JobContent]) -> set[int]
     return set(stale)
 
 
+async def commit_isolating(
+    conn: Connection, jobs: Sequence[JobContent], *, savepoints: bool
+) -> tuple[set[int], set[int]]:
+    """``commit_batch``, except that a job whose content PostgreSQL refuses does not take the
+    others with it: the batch is split until that job stands alone, the rest is committed, and
+    the job's changes are set aside as dead letters. Returns (stale, poisoned) job indexes.
+
+    Inside a caller's transaction (``savepoints``), each attempt runs in a savepoint, so that a
+    refused attempt does not abort that transaction.
+    """
+
+    async def attempt(indexes: list[int]) -> tuple[set[int], set[int]]:
+        try:
+            if savepoints:
+                async with conn.transaction():
+                    stale = await commit_batch(conn, [jobs[i] for i in indexes])
+            else:
+                stale = await commit_batch(conn, [jobs[i] for i in indexes])
+        except POISON as exc:
+            if len(indexes) == 1:
+                await _set_aside(conn, jobs[indexes[0]][0], exc)
+                return set(), set(indexes)
+            half = len(indexes) // 2
+            first_stale, first_poisoned = await attempt(indexes[:half])
+            rest_stale, rest_poisoned = await attempt(indexes[half:])
+            return first_stale | rest_stale, first_poisoned | rest_poisoned
+        return {indexes[i] for i in stale}, set()
+
+    if not jobs:
+        return set(), set()
+    return await attempt(list(range(len(jobs))))
+
+
+async def _set_aside(conn: Connection, changes: Sequence[Change], error: BaseException) -> None:
+    """Record the changes as dead letters: what the gate logged, byte for byte, and why
+    PostgreSQL refused it (once per redo-log entry, however often it is met)."""
+    log.error(
+        "a change PostgreSQL refuses was set aside as a dead letter",
+        extra={"error": repr(error), "changes": len(changes)},
+    )
+    metrics.DEAD_LETTERS.inc(len(changes))
+    if changes:
+        await conn.execute(
+            _sql("record_dead_letters"),
+            [c.round_id for c in changes],
+            [c.stream_id for c in changes],
+            [_encode(c.entry) for c in changes],
+            f"{type(error).__name__}: {error}",
+        )
+
+
 class RedoWriter:
     """One per process: commits what the requests of this process queue, in batches."""
 
@@ -141,6 +201,7 @@ class RedoWriter:
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._committed: list[Change] = []
+        self._poisoned_rounds: set[str] = set()
         self.batches = 0
         self.changes = 0
 
@@ -153,6 +214,12 @@ class RedoWriter:
     def take_committed(self) -> list[Change]:
         """Changes committed since the last call (for removal from the redo streams)."""
         taken, self._committed = self._committed, []
+        return taken
+
+    def take_poisoned_rounds(self) -> set[str]:
+        """Rounds whose gate counts a change set aside since the last call: recovery rebuilds
+        them, so that Redis and PostgreSQL agree again."""
+        taken, self._poisoned_rounds = self._poisoned_rounds, set()
         return taken
 
     async def run(self) -> None:
@@ -169,7 +236,9 @@ class RedoWriter:
             # generations and writes, all before its commit), and BEGIN and COMMIT would add two
             # round trips to PostgreSQL per batch.
             async with self._pool.acquire() as conn:
-                stale = await commit_batch(conn, [(job.changes, job.answers) for job in jobs])
+                stale, poisoned = await commit_isolating(
+                    conn, [(job.changes, job.answers) for job in jobs], savepoints=False
+                )
         except DATABASE_FAILURES as exc:
             log.warning("commit failed; changes stay in the redo log", extra={"error": repr(exc)})
             for job in jobs:
@@ -179,7 +248,10 @@ class RedoWriter:
         metrics.BATCH_SIZE.observe(sum(len(job.changes) for job in jobs))
         self.batches += 1
         for index, job in enumerate(jobs):
-            if index in stale:
+            if index in poisoned:
+                self._poisoned_rounds.update(change.round_id for change in job.changes)
+                _settle(job, Poisoned("PostgreSQL refuses what this change holds; it was set aside"))
+            elif index in stale:
                 _settle(job, Fenced("the gate state that decided this change was replaced before it was committed"))
             else:
                 self.changes += len(job.changes)

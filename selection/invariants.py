@@ -34,6 +34,9 @@ class Report:
     rounds: int = 0
     selections: int = 0
     violations: list[str] = field(default_factory=list)
+    #: Changes PostgreSQL refused and set aside: no invariant is broken (none was acknowledged,
+    #: and the round was rebuilt), but an operator should look at each.
+    dead_letters: int = 0
 
     @property
     def clean(self) -> bool:
@@ -42,11 +45,17 @@ class Report:
     def text(self) -> str:
         head = f"checked {self.rounds} round(s), {self.selections} current selection(s): "
         if self.clean:
-            return head + "no violations"
-        lines = [head + f"{len(self.violations)} violation(s)"]
-        lines += [f"  - {v}" for v in self.violations[:200]]
-        if len(self.violations) > 200:
-            lines.append(f"  ... and {len(self.violations) - 200} more")
+            lines = [head + "no violations"]
+        else:
+            lines = [head + f"{len(self.violations)} violation(s)"]
+            lines += [f"  - {v}" for v in self.violations[:200]]
+            if len(self.violations) > 200:
+                lines.append(f"  ... and {len(self.violations) - 200} more")
+        if self.dead_letters:
+            lines.append(
+                f"attention: {self.dead_letters} change(s) set aside as dead letters "
+                "(GET /api/v1/admin/dead-letters lists them)"
+            )
         return "\n".join(lines)
 
 
@@ -119,6 +128,7 @@ async def check(
     report = Report()
     async with pool.acquire() as conn:
         rounds = await conn.fetch(_sql("invariant_rounds"))
+        report.dead_letters = await conn.fetchval(_sql("dead_letter_count"))
     await _wait_for_redo(client, namespace, [r["id"] for r in rounds], drain_seconds, report)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         for row in rounds:

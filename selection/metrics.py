@@ -8,6 +8,9 @@ REFUSALS = Counter("selection_refusals", "Selection requests refused by a rule, 
 RATE_LIMITED = Counter("selection_rate_limited", "Student requests refused by the rate limit")
 UNAVAILABLE = Counter("selection_unavailable", "Selection requests answered 503, by cause", ["cause"])
 CHANGES = Counter("selection_changes", "Changes committed by this process's writer, by action", ["action"])
+DEAD_LETTERS = Counter(
+    "selection_dead_letters", "Redo-log entries PostgreSQL refused for what they hold, set aside for an operator"
+)
 REPLAYS = Counter("selection_idempotent_replays", "Requests answered from a recorded Idempotency-Key answer")
 COMMIT_SECONDS = Histogram(
     "selection_commit_seconds",

@@ -7,6 +7,18 @@
 -- The documents are sent as text: they are encoded once, by msgspec, whatever codec the connection has for json.
 SELECT commit_batch($1::text::json, $2::text::json);
 
+-- name: record_dead_letters
+INSERT INTO dead_letters (round_id, stream_id, entry, error)
+SELECT t.round_id, t.stream_id, t.entry, $4::text
+FROM unnest($1::text[], $2::text[], $3::bytea[]) AS t(round_id, stream_id, entry)
+ON CONFLICT (round_id, stream_id) DO NOTHING;
+
+-- name: dead_letters
+SELECT id, at, round_id, stream_id, convert_from(entry, 'UTF8') AS entry, error
+FROM dead_letters
+ORDER BY id DESC
+LIMIT $1;
+
 -- name: recorded_answer
 SELECT fingerprint, status, body FROM idempotency_keys WHERE student_id = $1 AND round_id = $2 AND key = $3;
 
@@ -90,3 +102,6 @@ FROM selections s
 JOIN students st ON st.id = s.student_id
 LEFT JOIN audit_events a ON a.round_id = s.round_id AND a.seq = s.seq
 WHERE s.round_id = $1 AND s.status <> 'dropped';
+
+-- name: dead_letter_count
+SELECT count(*) FROM dead_letters;

@@ -25,7 +25,7 @@ from quota.entries import Change
 from quota.gate import SeatGate
 from quota.loader import RoundSnapshot, lock_round, published_generation, read_round
 from quota.outcomes import GateUnavailable
-from selection.group_commit import RedoWriter, commit_batch
+from selection.group_commit import RedoWriter, commit_isolating
 
 log = logging.getLogger("selection.recovery")
 _sql = NamedQueries("selection", "queries.sql")
@@ -60,6 +60,8 @@ class GateRecovery:
         self._orphan_after_ms = int(orphan_after_seconds * 1000)
         self._interval = interval_seconds
         self._records: list[RoundRecord] = []
+        #: Rounds whose gate counts a change set aside as a dead letter: rebuilt on the next tick.
+        self._rebuild_soon: set[str] = set()
         self._records_at = 0.0
         self.loaded_all = False
         self._stopping = asyncio.Event()
@@ -82,10 +84,14 @@ class GateRecovery:
             return 0
         # Each entry a job of its own: an entry of a stale generation is discarded, not its neighbours.
         async with self._pool.acquire() as conn:
-            stale = await commit_batch(conn, [([change], []) for change in changes])
-        await self._release_fenced(changes, stale)
+            stale, poisoned = await commit_isolating(conn, [([change], []) for change in changes], savepoints=False)
+        await self._release_fenced(changes, stale | poisoned)
+        # Set aside or committed, each entry is done with; the gate counts a set-aside change that
+        # PostgreSQL does not: the round is rebuilt to agree again.
         await self._gate.acknowledge(changes)
-        committed = len(changes) - len(stale)
+        if poisoned:
+            self._rebuild_soon.add(round_id)
+        committed = len(changes) - len(stale) - len(poisoned)
         if committed:
             log.info("committed orphaned redo entries", extra={"round_id": round_id, "count": committed})
         return committed
@@ -147,6 +153,18 @@ class GateRecovery:
             await asyncio.sleep(0.02)
         return False
 
+    async def rebuild_set_aside(self) -> None:
+        """Rebuild every round whose gate counts a change PostgreSQL refused and set aside."""
+        rounds = self._rebuild_soon | self._writer.take_poisoned_rounds()
+        self._rebuild_soon = set()
+        for round_id in sorted(rounds):
+            log.warning("rebuilding a round after a change was set aside", extra={"round_id": round_id})
+            try:
+                await self.rebuild(round_id, force=True)
+            except BaseException:
+                self._rebuild_soon.add(round_id)
+                raise
+
     async def _release_fenced(self, changes: list[Change], stale: set[int]) -> None:
         """A change refused for good leaves its Idempotency-Key claim behind in the gate: release
         it, or a repeat of its request would wait for an answer that never comes."""
@@ -170,8 +188,8 @@ class GateRecovery:
             changes = await self._gate.pending(round_id, None, count=10_000, after=after)
             if not changes:
                 return
-            stale = await commit_batch(conn, [([change], []) for change in changes])
-            await self._release_fenced(changes, stale)
+            stale, poisoned = await commit_isolating(conn, [([change], []) for change in changes], savepoints=True)
+            await self._release_fenced(changes, stale | poisoned)
             after = changes[-1].stream_id
 
     async def ensure_loaded(self) -> bool:
@@ -232,6 +250,7 @@ class GateRecovery:
         while not self._stopping.is_set():
             try:
                 await self.acknowledge_committed()
+                await self.rebuild_set_aside()
                 await self.ensure_loaded()
                 if time.monotonic() - last_orphan_scan > 1.0:
                     last_orphan_scan = time.monotonic()

@@ -29,6 +29,7 @@ from quota.connection import pool_options
 from quota.gate import SeatGate
 from quota.outcomes import GateUnavailable
 from selection.browse import Browse
+from selection.dead_letters import DeadLetters
 from selection.enrollment import Enrollment
 from selection.gate_sync import SeatGateSync
 from selection.group_commit import RedoWriter
@@ -57,6 +58,7 @@ class Worker:
     enrollment: Enrollment
     browse: Browse
     roster: Roster
+    dead_letters: DeadLetters
     rate_limit: StudentRateLimit
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -114,6 +116,7 @@ class Worker:
             enrollment=Enrollment(pool, gate, writer),
             browse=Browse(catalog, rounds, gate),
             roster=Roster(pool),
+            dead_letters=DeadLetters(pool),
             rate_limit=StudentRateLimit(gate, settings.rate_limit),
         )
         with contextlib.suppress(Exception):

@@ -21,6 +21,7 @@ from courses.models import ID_PATTERN, Body, Id, Selection
 from courses.students import StudentDirectory
 from lib import errors
 from quota.intents import DropIntent, SelectIntent
+from selection.dead_letters import DeadLetter, DeadLetters
 from selection.enrollment import Enrollment
 from selection.idempotency import RecordedAnswer
 from selection.refusals import SELECT_REFUSALS
@@ -177,9 +178,23 @@ async def audit(
     return await audit.page(round_id=round_id, student_id=student_id, before=before, limit=limit)
 
 
+@get(
+    "/dead-letters",
+    summary="Changes PostgreSQL refused for what they hold, set aside, newest first",
+    description="A change the gate decided but PostgreSQL refused (the service's fault, answered 500) is set aside "
+    "here and its round rebuilt, so that it blocks nothing else. Empty on a healthy service.",
+    responses=problems(errors.ValidationFailed),
+)
+async def dead_letters(
+    dead_letters: NamedDependency[DeadLetters],
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+) -> list[DeadLetter]:
+    return await dead_letters.newest(limit)
+
+
 ADMIN_SELECTION_ROUTER = Router(
     path="/api/v1/admin",
-    route_handlers=[round_stats, enrollments, force_enroll, force_drop, audit],
+    route_handlers=[round_stats, enrollments, force_enroll, force_drop, audit, dead_letters],
     guards=[admin_only],
     before_request=json_only,
     tags=["admin"],

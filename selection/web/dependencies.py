@@ -24,6 +24,7 @@ SERVICES = (
     "enrollment",
     "browse",
     "roster",
+    "dead_letters",
     "rate_limit",
 )
 

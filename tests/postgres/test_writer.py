@@ -6,12 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
+import msgspec
 import pytest
 
 from lib.database import create_pool
 from quota.entries import Change, ChangeStatus, RedoEntry
 from quota.loader import lock_round
-from selection.group_commit import NotCommitted, RedoWriter, commit_batch
+from selection.group_commit import NotCommitted, Poisoned, RedoWriter, commit_batch
 from selection.idempotency import Answer
 from tests.builders import add_offering, add_round, add_students
 
@@ -152,3 +153,28 @@ async def test_committing_again_changes_nothing_and_an_older_change_never_wins(
     assert await rows(db, "SELECT status, seq FROM selections") == [("dropped", 2)]
     assert await db.fetchval("SELECT count(*) FROM audit_events") == 2
     assert await db.fetchval("SELECT count(*) FROM idempotency_keys") == 1
+
+
+async def test_a_change_postgresql_refuses_is_set_aside_and_the_rest_of_its_batch_commits(
+    db: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
+    writer = RedoWriter(pool)
+    good = [change(1, 1, "s1"), change(3, 1, "s3")]
+    poison = msgspec.structs.replace(
+        change(2, 1, "s2"), entry=msgspec.structs.replace(change(2, 1, "s2").entry, actor="a\x00b")
+    )
+    commits = [asyncio.create_task(writer.commit([c])) for c in (good[0], poison, good[1])]
+    await asyncio.sleep(0)  # all three queued before the writer takes its first batch
+    running = asyncio.create_task(writer.run())
+    try:
+        outcomes = await asyncio.gather(*commits, return_exceptions=True)
+    finally:
+        running.cancel()
+    assert outcomes[0] is None
+    assert outcomes[2] is None
+    assert isinstance(outcomes[1], Poisoned)
+    assert writer.take_poisoned_rounds() == {"r1"}
+    assert await rows(db, "SELECT student_id FROM selections ORDER BY student_id") == [("s1",), ("s3",)]
+    letters = await db.fetch("SELECT round_id, stream_id, convert_from(entry, 'UTF8') AS entry FROM dead_letters")
+    assert [(r["round_id"], r["stream_id"]) for r in letters] == [("r1", poison.stream_id)]
+    assert msgspec.json.decode(letters[0]["entry"])["actor"] == "a\x00b"
