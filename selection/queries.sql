@@ -82,7 +82,12 @@ UPDATE offerings SET capacity = $2, updated_at = now() WHERE id = $1;
 
 -- name: audit_capacity
 INSERT INTO audit_events (actor, role, action, offering_id, outcome, detail)
-VALUES ($1, 'admin', 'capacity.change', $2, 'ok', $3);
+VALUES ($1, CASE WHEN $1 = 'system' THEN 'system' ELSE 'admin' END, $2, $3, 'ok', $4);
+
+-- name: round_capacities
+SELECT ro.offering_id, o.capacity
+FROM round_offerings ro JOIN offerings o ON o.id = ro.offering_id
+WHERE ro.round_id = $1;
 
 -- The invariant checker (selection/invariants.py).
 

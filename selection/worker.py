@@ -24,6 +24,8 @@ from courses.offerings import OfferingCatalog
 from courses.rounds import RoundRegistry
 from courses.students import StudentDirectory
 from lib.database import create_pool
+from lib.errors import DomainError
+from lib.failures import DATABASE_FAILURES
 from lib.settings import Settings
 from quota.connection import pool_options
 from quota.gate import SeatGate
@@ -38,6 +40,8 @@ from selection.recovery import GateRecovery
 from selection.roster import Roster
 
 log = logging.getLogger("selection.worker")
+#: What a reconciliation survives, to try again on the next tick.
+_RECONCILE_FAILURES: tuple[type[BaseException], ...] = (GateUnavailable, DomainError, RedisError, *DATABASE_FAILURES)
 
 
 @dataclass
@@ -49,6 +53,7 @@ class Worker:
     gate: SeatGate
     writer: RedoWriter
     recovery: GateRecovery
+    sync: SeatGateSync
     # The services the routes are given.
     students: StudentDirectory
     rounds: RoundRegistry
@@ -108,6 +113,7 @@ class Worker:
             gate=gate,
             writer=writer,
             recovery=recovery,
+            sync=sync,
             students=StudentDirectory(pool),
             rounds=rounds,
             offerings=OfferingCatalog(pool, sync),
@@ -126,8 +132,24 @@ class Worker:
         worker.background = [
             asyncio.create_task(writer.run(), name="redo-writer"),
             asyncio.create_task(recovery.run(), name="gate-recovery"),
+            asyncio.create_task(worker._reconcile_capacities(), name="capacity-reconciler"),
         ]
         return worker
+
+    async def _reconcile_capacities(self) -> None:
+        """Every few seconds, bring each round's capacities in the gate in step with PostgreSQL's
+        (a capacity change whose gate step failed, or a worker that died between the two), and
+        give free seats to waiting students (a rebuilt state promotes nobody by itself)."""
+        interval = max(1.0, self.settings.gate_upkeep_seconds * 10)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                for round_id in await self.recovery.round_ids():
+                    await self.sync.reconcile(round_id)
+            except _RECONCILE_FAILURES as exc:
+                log.warning("capacity reconciliation failed; retrying", extra={"error": repr(exc)})
+            except Exception:
+                log.exception("capacity reconciliation failed unexpectedly; retrying")
 
     async def close(self) -> None:
         """Stop the background work and close the connections, each step bounded in time: a
