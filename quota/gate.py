@@ -281,6 +281,15 @@ class SeatGate:
         gen = await self._redis.hget(self.keys(round_id).meta, "gen")
         return int(gen) if gen is not None else None
 
+    async def eviction_policy(self) -> str | None:
+        """Redis's ``maxmemory-policy``; None where CONFIG is not allowed (a managed Redis)."""
+        try:
+            policy = await self._redis.config_get("maxmemory-policy")
+        except RedisError:
+            return None
+        value = policy.get("maxmemory-policy")
+        return _text(value) if value is not None else None
+
     @_unavailable
     async def ping(self) -> None:
         await self._redis.ping()

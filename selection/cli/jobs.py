@@ -69,6 +69,28 @@ async def load_gate(settings: Settings) -> int:
     return 0 if ok else 1
 
 
+#: Redis must never drop a key on its own: an evicted key of a round's gate state is a seat count
+#: or a holding gone, which no fence can tell from a decision.
+REQUIRED_EVICTION_POLICY = "noeviction"
+
+
+async def redis_refusal(settings: Settings) -> str | None:
+    """Why the configured Redis cannot carry the gate, or None when it can (or cannot be asked)."""
+    async with _stores(settings) as (_, client):
+        policy = await SeatGate(client, settings.redis_namespace).eviction_policy()
+    if policy is None:
+        click.echo(
+            f"warning: Redis does not tell its maxmemory-policy; it must be {REQUIRED_EVICTION_POLICY}", err=True
+        )
+        return None
+    if policy != REQUIRED_EVICTION_POLICY:
+        return (
+            f"Redis evicts keys (maxmemory-policy {policy}): set it to {REQUIRED_EVICTION_POLICY}, "
+            "or the gate could lose a round's seats without knowing"
+        )
+    return None
+
+
 async def rebuild_gate(settings: Settings) -> int:
     """Rebuild every round's gate state from PostgreSQL, committing its redo log first."""
     async with _stores(settings) as (pool, client):

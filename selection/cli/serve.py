@@ -37,7 +37,11 @@ def _dev_secret(data_dir: Path) -> str:
 
 
 async def _prepare(settings: Settings, dev: bool) -> None:
-    from selection.cli.jobs import load_demo, load_gate, migrate_database
+    from selection.cli.jobs import load_demo, load_gate, migrate_database, redis_refusal
+
+    refusal = await redis_refusal(settings)
+    if refusal is not None:
+        raise click.ClickException(refusal)
 
     await migrate_database(settings)
     if dev:
