@@ -33,6 +33,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     gate_upkeep_seconds: float = 0.5
     #: Log format: "json" for operators, "text" for a terminal.
     log_format: str = "json"
+    #: Every refusal of a select or a drop in the audit trail (outcome "refused"), written in the
+    #: background: for settling "I clicked first". Off by default, as the contract asks.
+    audit_refusals: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

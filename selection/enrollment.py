@@ -8,6 +8,7 @@ status codes of the answers it records.
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import NoReturn
 
 import asyncpg
@@ -21,14 +22,19 @@ from selection import metrics
 from selection.group_commit import Fenced, NotCommitted, Poisoned, RedoWriter
 from selection.idempotency import RecordedAnswer, refusal_answer, replay, selection_of
 from selection.rate_limit import over_rate_error
+from selection.refusal_log import Refusal, RefusalLog
 from selection.refusals import refusal_error
 
 
 class Enrollment:
-    def __init__(self, pool: asyncpg.Pool, gate: SeatGate, writer: RedoWriter) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, gate: SeatGate, writer: RedoWriter, refusals: RefusalLog | None = None
+    ) -> None:
         self._pool = pool
         self._gate = gate
         self._writer = writer
+        #: Set when operators asked for every refusal in the audit trail.
+        self._refusals = refusals
 
     async def select(self, intent: SelectIntent) -> Selection | RecordedAnswer:
         """Decide and commit a selection; with ``intent.rate``, the student's rate limit is counted
@@ -42,7 +48,7 @@ class Enrollment:
             assert intent.claim is not None
             return await self._replay(intent.round_id, intent.student.id, intent.offering_id, intent.claim, seen)
         except (Refused, GateUnavailable) as outcome:
-            await self._refuse(intent.round_id, intent.student.id, intent.offering_id, outcome, intent.claim)
+            await self._refuse(intent, intent.student.id, outcome)
         await self._commit(decision)
         return selection_of(intent.round_id, decision.changes[0].entry)
 
@@ -54,7 +60,7 @@ class Enrollment:
             assert intent.claim is not None
             return await self._replay(intent.round_id, intent.student_id, intent.offering_id, intent.claim, seen)
         except (Refused, GateUnavailable) as outcome:
-            await self._refuse(intent.round_id, intent.student_id, intent.offering_id, outcome, intent.claim)
+            await self._refuse(intent, intent.student_id, outcome)
         await self._commit(decision)
         return None
 
@@ -104,20 +110,35 @@ class Enrollment:
             metrics.CHANGES.labels(change.entry.action).inc()
 
     async def _refuse(
-        self,
-        round_id: str,
-        student_id: str,
-        offering_id: str,
-        outcome: Refused | GateUnavailable,
-        claim: IdempotencyClaim | None,
+        self, intent: SelectIntent | DropIntent, student_id: str, outcome: Refused | GateUnavailable
     ) -> NoReturn:
         """Raise the refusal (or 503 for a gate that did not decide); under an Idempotency-Key,
         first record a refusal as the key's answer."""
         if isinstance(outcome, GateUnavailable):
             metrics.UNAVAILABLE.labels("redis").inc()
             raise errors.Unavailable("Selections are paused for a moment; repeat the request") from outcome
-        error = refusal_error(outcome.code, outcome.facts, offering_id)
+        round_id, claim = intent.round_id, intent.claim
+        error = refusal_error(outcome.code, outcome.facts, intent.offering_id)
         metrics.REFUSALS.labels(outcome.code).inc()
+        if self._refusals is not None:
+            selecting = isinstance(intent, SelectIntent)
+            if intent.mode == "student":
+                action = "select" if selecting else "drop"
+            else:
+                action = "force_enroll" if selecting else "force_drop"
+            self._refusals.record(
+                Refusal(
+                    at=time.time(),
+                    actor=intent.actor,
+                    role=intent.role,
+                    action=action,
+                    round_id=round_id,
+                    student_id=student_id,
+                    offering_id=intent.offering_id,
+                    code=outcome.code,
+                    facts=outcome.facts,
+                )
+            )
         if claim is not None:
             try:
                 await self._writer.commit([], [refusal_answer(student_id, round_id, claim, error)])

@@ -5,6 +5,9 @@ from __future__ import annotations
 from prometheus_client import Counter, Histogram
 
 REFUSALS = Counter("selection_refusals", "Selection requests refused by a rule, by contract code", ["code"])
+REFUSALS_NOT_AUDITED = Counter(
+    "selection_refusals_not_audited", "Refusals left out of the audit trail: its queue was full"
+)
 RATE_LIMITED = Counter("selection_rate_limited", "Student requests refused by the rate limit")
 UNAVAILABLE = Counter("selection_unavailable", "Selection requests answered 503, by cause", ["cause"])
 CHANGES = Counter("selection_changes", "Changes committed by this process's writer, by action", ["action"])

@@ -19,6 +19,14 @@ FROM dead_letters
 ORDER BY id DESC
 LIMIT $1;
 
+-- name: audit_refusals
+-- Refusals, when operators asked for them (selection/refusal_log.py): outcome 'refused', the
+-- contract code and what the gate saw in the detail.
+INSERT INTO audit_events (at, actor, role, action, round_id, student_id, offering_id, outcome, detail)
+SELECT to_timestamp(t.at), t.actor, t.role, t.action, t.round_id, t.student_id, t.offering_id, 'refused', t.detail
+FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+     AS t(at, actor, role, action, round_id, student_id, offering_id, detail);
+
 -- name: recorded_answer
 SELECT fingerprint, status, body FROM idempotency_keys WHERE student_id = $1 AND round_id = $2 AND key = $3;
 

@@ -37,6 +37,7 @@ from selection.gate_sync import SeatGateSync
 from selection.group_commit import RedoWriter
 from selection.rate_limit import StudentRateLimit
 from selection.recovery import GateRecovery
+from selection.refusal_log import RefusalLog
 from selection.roster import Roster
 
 log = logging.getLogger("selection.worker")
@@ -103,6 +104,7 @@ class Worker:
             interval_seconds=settings.gate_upkeep_seconds,
         )
         catalog = CachedCatalog(pool)
+        refusals = RefusalLog(commit_pool) if settings.audit_refusals else None
         sync = SeatGateSync(pool, gate, writer, recovery, catalog)
         rounds = RoundRegistry(pool, sync)
         worker = cls(
@@ -119,7 +121,7 @@ class Worker:
             offerings=OfferingCatalog(pool, sync),
             audit=AuditTrail(pool),
             catalog=catalog,
-            enrollment=Enrollment(pool, gate, writer),
+            enrollment=Enrollment(pool, gate, writer, refusals),
             browse=Browse(catalog, rounds, gate),
             roster=Roster(pool),
             dead_letters=DeadLetters(pool),
@@ -134,6 +136,8 @@ class Worker:
             asyncio.create_task(recovery.run(), name="gate-recovery"),
             asyncio.create_task(worker._reconcile_capacities(), name="capacity-reconciler"),
         ]
+        if refusals is not None:
+            worker.background.append(asyncio.create_task(refusals.run(), name="refusal-log"))
         return worker
 
     async def _reconcile_capacities(self) -> None:

@@ -98,6 +98,7 @@ def test_every_documented_variable_is_read_from_the_environment() -> None:
         "SELECTION_RECOVERY_AFTER_SECONDS": "5",
         "SELECTION_GATE_UPKEEP_SECONDS": "0.25",
         "SELECTION_REDIS_NAMESPACE": "staging:",
+        "SELECTION_AUDIT_REFUSALS": "1",
     }
     assert Settings.from_env(env) == Settings(
         database_url="postgresql://db.internal/selection",
@@ -113,6 +114,7 @@ def test_every_documented_variable_is_read_from_the_environment() -> None:
         recovery_after_seconds=5.0,
         gate_upkeep_seconds=0.25,
         redis_namespace="staging:",
+        audit_refusals=True,
     )
     assert Settings.from_env(env, data_dir=Path("elsewhere")).data_dir == Path("elsewhere")
     with pytest.raises(SystemExit, match=r"invalid configuration: .*\$\.workers"):
