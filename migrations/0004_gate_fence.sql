@@ -53,24 +53,35 @@ BEGIN
 
     -- A gate that went back in time (Redis restored from a snapshot or an old AOF, a replica that
     -- lagged, a round's keys restored) hands out sequence numbers it had handed out before, and
-    -- decides on counts that miss what came after. Such a change is fenced off: its number is
-    -- already committed for another change, or a change committed with a higher number was
-    -- decided before it (by the gate's own clock). Its job is not written, and the round's
+    -- decides on counts that miss what came after. Such a change is fenced off: the round's
+    -- highest committed change has a number at least as high and was decided before it (by the
+    -- gate's own clock, which a healthy gate hands numbers out in the order of). A number handed
+    -- out twice is caught the same way. (Each worker also stops a gate state whose numbers are
+    -- below what it has seen, before it decides: common.lua.) Its job is not written, and the round's
     -- generation moves on, so that nothing else that gate decides is committed either; recovery
     -- then rebuilds the round's gate state from here.
-    SELECT coalesce(array_agg(DISTINCT c.job), '{}'), coalesce(array_agg(DISTINCT c.round_id), '{}')
-    INTO rewound, rewound_rounds
-    FROM json_to_recordset(changes) AS c(
-         job integer, round_id text, student_id text, offering_id text, seq bigint, at bigint, action text, gen bigint
+    WITH batch AS (
+        SELECT c.*
+        FROM json_to_recordset(changes) AS c(
+             job integer, round_id text, student_id text, offering_id text, seq bigint, at bigint, action text
+        )
+        WHERE c.job <> ALL (stale)
+    ), highest AS (
+        -- Each round's highest committed change: one backward probe of the (round_id, seq) index
+        -- per round and batch, whatever the batch's size.
+        SELECT r.round_id, top.seq, top.at
+        FROM (SELECT DISTINCT round_id FROM batch) AS r
+        CROSS JOIN LATERAL (
+            SELECT a.seq, a.at FROM audit_events AS a
+            WHERE a.round_id = r.round_id AND a.seq IS NOT NULL
+            ORDER BY a.seq DESC LIMIT 1
+        ) AS top
     )
-    WHERE c.job <> ALL (stale)
-      AND (EXISTS (SELECT 1 FROM audit_events AS a
-                   WHERE a.round_id = c.round_id AND a.seq = c.seq
-                     AND (a.student_id, a.offering_id, a.action, a.at)
-                         IS DISTINCT FROM (c.student_id, c.offering_id, c.action, to_timestamp(c.at / 1000.0)))
-           OR EXISTS (SELECT 1 FROM audit_events AS a
-                      WHERE a.round_id = c.round_id AND a.seq > c.seq AND a.seq < ((c.gen + 1) << 40)
-                        AND a.at < to_timestamp(c.at / 1000.0)));
+    SELECT coalesce(array_agg(DISTINCT b.job), '{}'), coalesce(array_agg(DISTINCT b.round_id), '{}')
+    INTO rewound, rewound_rounds
+    FROM batch AS b
+    JOIN highest AS h ON h.round_id = b.round_id
+    WHERE (b.seq <= h.seq AND to_timestamp(b.at / 1000.0) > h.at);
     IF cardinality(rewound) > 0 THEN
         UPDATE rounds SET generation = generation + 1 WHERE id = ANY (rewound_rounds);
         stale := stale || rewound;

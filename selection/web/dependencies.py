@@ -44,6 +44,7 @@ def _worker(state: State) -> Worker:
 
 def service_dependencies() -> dict[str, Provide]:
     """``dependencies=`` for the app: every service, and the worker itself (for readiness)."""
-    provided = {name: Provide(_service(name), sync_to_thread=False) for name in SERVICES}
+    # Each value is the same for the app's whole life: resolved once, not on every request.
+    provided = {name: Provide(_service(name), sync_to_thread=False, use_cache=True) for name in SERVICES}
     provided["worker"] = Provide(_worker, sync_to_thread=False)
     return provided
