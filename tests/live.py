@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -243,11 +243,18 @@ class LiveService:
     """``python -m selection serve --workers N`` in a process group of its own."""
 
     def __init__(
-        self, workdir: Path, settings: Mapping[str, str], *, workers: int = 2, metrics_dir: bool = True
+        self,
+        workdir: Path,
+        settings: Mapping[str, str],
+        *,
+        workers: int = 2,
+        metrics_dir: bool = True,
+        args: Sequence[str] = (),
     ) -> None:
         """``metrics_dir``: give the workers a metrics folder, or let the server make its own
-        (under ``workdir / "tmp"``, the service's TMPDIR)."""
+        (under ``workdir / "tmp"``, the service's TMPDIR). ``args``: more of ``serve``'s options."""
         self.workdir = workdir
+        self.args = tuple(args)
         self.port = free_port()
         self.workers = workers
         self.tmp = workdir / "tmp"
@@ -282,7 +289,7 @@ class LiveService:
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "selection", "serve", "--workers", str(self.workers)],
+                [sys.executable, "-m", "selection", "serve", "--workers", str(self.workers), *self.args],
                 cwd=REPO,
                 env=self.env,
                 stdout=log,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
+import re
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
@@ -39,12 +39,16 @@ def main() -> None:
 def serve(workers: int | None, dev: bool) -> None:
     """Apply pending migrations, load the gate state from PostgreSQL into Redis, serve HTTP."""
     from selection.cli.serve import run_server
+    from selection.web.auth import secret_too_short
 
     settings = _settings(workers=workers)
     if not settings.jwt_secret:
         if not dev:
             raise click.ClickException("SELECTION_JWT_SECRET is not set (use --dev for a throw-away secret)")
-        settings = Settings.from_env(workers=workers, jwt_secret=secrets.token_urlsafe(32))
+    elif problem := secret_too_short(settings.jwt_secret):
+        if not dev:
+            raise click.ClickException(f"{problem} (make one with: openssl rand -base64 48)")
+        click.echo(f"warning: {problem}; --dev accepts it, serve without --dev refuses it", err=True)
     sys.exit(run_server(settings, dev=dev))
 
 
@@ -56,17 +60,30 @@ def migrate() -> None:
     sys.exit(_with_stores(_settings(), migrate_database))
 
 
+def _subject(context: click.Context, parameter: click.Parameter, value: str) -> str:
+    """The service refuses a token whose ``sub`` is outside the id alphabet: do not mint one."""
+    from selection.web.auth import SUBJECT_PATTERN
+
+    if not re.search(SUBJECT_PATTERN, value):
+        raise click.BadParameter("must be 1 to 64 of [A-Za-z0-9_.-]")
+    return value
+
+
 @main.command()
-@click.option("--sub", required=True, help="The student's or administrator's id.")
+@click.option(
+    "--sub", required=True, callback=_subject, help="The student's or administrator's id: 1 to 64 of [A-Za-z0-9_.-]."
+)
 @click.option("--role", type=click.Choice(["student", "admin"]), required=True)
 @click.option("--ttl", type=int, default=12 * 3600, show_default=True, help="Lifetime in seconds.")
 def token(sub: str, role: str, ttl: int) -> None:
     """Print a signed bearer token, alone, on stdout."""
-    from selection.web.auth import mint_token
+    from selection.web.auth import mint_token, secret_too_short
 
     secret = os.environ.get("SELECTION_JWT_SECRET")
     if not secret:
         raise click.ClickException("SELECTION_JWT_SECRET is not set")
+    if problem := secret_too_short(secret):
+        raise click.ClickException(problem)
     click.echo(mint_token(secret, sub, "admin" if role == "admin" else "student", timedelta(seconds=ttl)))
 
 

@@ -58,12 +58,19 @@ async def _prepare(settings: Settings, dev: bool) -> None:
     await load_gate(settings)
 
 
-def _announce(settings: Settings, dev: bool) -> None:
+def _announce(settings: Settings, dev: bool, *, secret_given: bool) -> None:
+    """Where the service listens; with ``--dev``, tokens, unless they would be signed with a secret given
+    in the environment: that may be production's, and a token printed to a terminal or a log is one leaked."""
     from selection.web.auth import mint_token
 
     base = f"http://{settings.host}:{settings.port}"
     lines = [f"serving on {base} with {settings.workers} worker(s)", f"API docs: {base}/schema"]
-    if dev:
+    if dev and secret_given:
+        lines += [
+            "tokens are not printed: SELECTION_JWT_SECRET was given, and a token signed with it may be good elsewhere",
+            "make one with: selection token --sub ID --role student|admin   (same secret, of at least 32 bytes)",
+        ]
+    elif dev:
         assert settings.jwt_secret is not None
         lines += [
             "admin token:   " + mint_token(settings.jwt_secret, "admin", "admin"),
@@ -129,7 +136,8 @@ def run_server(settings: Settings, *, dev: bool) -> int:
 
     from selection.cli.embedded import embedded_services
 
-    if dev and not os.environ.get("SELECTION_JWT_SECRET"):
+    secret_given = bool(settings.jwt_secret)
+    if dev and not secret_given:
         settings = Settings.from_env(workers=settings.workers, jwt_secret=_dev_secret(settings.data_dir))
     with (
         contextlib.ExitStack() as stack,
@@ -160,7 +168,7 @@ def run_server(settings: Settings, *, dev: bool) -> int:
                 f"warning: at most {limit} open files (ulimit -n): connections beyond that are refused",
                 err=True,
             )
-        _announce(settings, dev)
+        _announce(settings, dev, secret_given=secret_given)
         server = Server(
             "selection.cli.serve:worker_app",
             address=settings.host,

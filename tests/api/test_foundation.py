@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from pathlib import Path
 
 import jwt
@@ -48,23 +48,70 @@ async def test_metrics_are_prometheus_text(client: Client) -> None:
     assert "selection_requests_total" in response.text or "# HELP" in response.text
 
 
-def _token(**claims: object) -> str:
-    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+#: Makes a token when the test runs, given the time then (seconds) and the role the routes under test want.
+MakeToken = Callable[[int, str], str]
+#: A claim left out of the token.
+ABSENT = object()
 
 
-BAD_TOKENS = {
-    "expired": _token(sub="admin-1", role="admin", exp=datetime.now(UTC) - timedelta(minutes=1)),
-    "no exp": _token(sub="admin-1", role="admin"),
-    "wrong secret": jwt.encode(
-        {"sub": "admin-1", "role": "admin", "exp": datetime.now(UTC) + timedelta(hours=1)},
-        "another-secret-that-is-long-enough",
-        algorithm="HS256",
-    ),
-    "unknown role": _token(sub="admin-1", role="root", exp=datetime.now(UTC) + timedelta(hours=1)),
-    "alg none": jwt.encode(
-        {"sub": "admin-1", "role": "admin", "exp": datetime.now(UTC) + timedelta(hours=1)}, "", algorithm="none"
-    ),
-    "malformed": "not.a.jwt",
+def signed(now: int, for_role: str, secret: str = JWT_SECRET, algorithm: str = "HS256", **claims: object) -> str:
+    """A token accepted on ``for_role``'s routes (``admin-1``'s, or the student ``s1``'s), valid for an hour
+    from ``now``, with ``claims`` set over it (``ABSENT`` leaves one out)."""
+    payload: dict[str, object] = {
+        "sub": "admin-1" if for_role == "admin" else "s1",
+        "role": for_role,
+        "iat": now,
+        "exp": now + 3600,
+    }
+    payload.update(claims)
+    return jwt.encode({k: v for k, v in payload.items() if v is not ABSENT}, secret, algorithm=algorithm)
+
+
+#: Tokens answered 401 on every route. Each differs from ``signed``'s in one way.
+BAD_TOKENS: dict[str, MakeToken] = {
+    "expired 40 s ago": lambda now, role: signed(now, role, exp=now - 40),
+    "expired an hour ago": lambda now, role: signed(now, role, iat=now - 7200, exp=now - 3600),
+    "no exp": lambda now, role: signed(now, role, exp=ABSENT),
+    "wrong secret": lambda now, role: signed(now, role, secret="another-secret-that-is-long-enough"),
+    "alg none": lambda now, role: signed(now, role, secret="", algorithm="none"),
+    "malformed": lambda now, role: "not.a.jwt",
+    "not before 40 s from now": lambda now, role: signed(now, role, nbf=now + 40),
+    "issued 40 s in the future": lambda now, role: signed(now, role, iat=now + 40),
+    "unknown role": lambda now, role: signed(now, role, role="root"),
+    "role in capitals": lambda now, role: signed(now, role, role=role.capitalize()),
+    "no role": lambda now, role: signed(now, role, role=ABSENT),
+    "role a number": lambda now, role: signed(now, role, role=1),
+    "role a list": lambda now, role: signed(now, role, role=[role]),
+    "role null": lambda now, role: signed(now, role, role=None),
+    "no sub": lambda now, role: signed(now, role, sub=ABSENT),
+    "sub a number": lambda now, role: signed(now, role, sub=12345),
+    "sub an object": lambda now, role: signed(now, role, sub={"id": "s1"}),
+    "sub a list": lambda now, role: signed(now, role, sub=["s1"]),
+    "sub null": lambda now, role: signed(now, role, sub=None),
+    "sub empty": lambda now, role: signed(now, role, sub=""),
+    "sub with a NUL byte": lambda now, role: signed(now, role, sub="s1\x00"),
+    "sub of 65 characters": lambda now, role: signed(now, role, sub="s" * 65),
+    "sub with a space": lambda now, role: signed(now, role, sub="admin 1"),
+    "sub with a slash": lambda now, role: signed(now, role, sub="admin/1"),
+    "sub with a trailing newline": lambda now, role: signed(now, role, sub="s1\n"),
+    "sub not ASCII": lambda now, role: signed(now, role, sub="s\u00e91"),
+    "exp a string": lambda now, role: signed(now, role, exp=str(now + 3600)),
+    "exp a float": lambda now, role: signed(now, role, exp=now + 3600.5),
+    "exp a whole float": lambda now, role: signed(now, role, exp=float(now + 3600)),
+    "exp beyond the year 9999": lambda now, role: signed(now, role, exp=10**12),
+    "exp null": lambda now, role: signed(now, role, exp=None),
+    "iat a string": lambda now, role: signed(now, role, iat=str(now)),
+    "nbf a string": lambda now, role: signed(now, role, nbf=str(now)),
+}
+
+#: Tokens as an identity provider may issue them, accepted: no ``iat``, and clocks up to 30 s apart.
+ACCEPTED_TOKENS: dict[str, MakeToken] = {
+    "as minted": signed,
+    "no iat": lambda now, role: signed(now, role, iat=ABSENT),
+    "expired 20 s ago": lambda now, role: signed(now, role, exp=now - 20),
+    "not before 20 s from now": lambda now, role: signed(now, role, nbf=now + 20),
+    "issued 20 s in the future": lambda now, role: signed(now, role, iat=now + 20),
+    "with claims the service does not read": lambda now, role: signed(now, role, iss="idp", aud="selection", jti="x"),
 }
 
 
