@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
-ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+#: ``$`` alone would let a trailing newline through (Python's ``$`` matches before one); the
+#: look-ahead refuses it, and reads the same in the OpenAPI document's regex dialect.
+ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}(?!\n)$"
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, min_length=1, max_length=64)]
 #: No NUL character in any text: PostgreSQL's text type cannot hold one, and an input it would
 #: refuse must be a 400 here, never a failed write later.

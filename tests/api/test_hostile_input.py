@@ -17,6 +17,7 @@ NUL = "a\u0000b"
     ("path", "body", "field"),
     [
         ("/students", [student("s1", name=NUL)], "name"),
+        ("/students", [student("s1\n")], "id"),
         ("/students", [student("s1", college=NUL)], "college"),
         ("/offerings", [offering("o1", title=NUL)], "title"),
         ("/offerings", [offering("o1", teacher=NUL)], "teacher"),
@@ -52,6 +53,11 @@ async def test_a_csv_row_with_a_nul_is_a_400_naming_the_row(
     problem = assert_problem(response, 400, "validation_error")
     assert (problem.get("row"), problem.get("field")) == (2, "name"), problem
     assert await db.fetchval("SELECT count(*) FROM students") == 0
+
+
+async def test_a_path_id_with_a_trailing_newline_is_a_400(client: Client, admin: dict[str, str]) -> None:
+    response = await client.get(f"{ADMIN}/rounds/r1%0A", headers=admin)
+    assert_problem(response, 400, "validation_error")
 
 
 @pytest.mark.parametrize("before", [str(2**63), "99999999999999999999999"])
