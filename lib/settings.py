@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path, PurePath
+from typing import Annotated, Literal
 
 import msgspec
 
 _PREFIX = "SELECTION_"
+
+#: ``SELECTION_*`` variables that are not settings but belong to the project's own tooling, so a
+#: service started next to them does not refuse them. ``SELECTION_TEST_``: the test suite's
+#: servers (``SELECTION_TEST_DATABASE_URL``, ``SELECTION_TEST_REDIS_URL``, read in tests/stores.py).
+TOOLING_PREFIXES = (_PREFIX + "TEST_",)
+
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -18,39 +30,66 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None = None
     jwt_secret: str | None = None
     host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
-    rate_limit: int = 10
+    port: Port = 8000
+    workers: AtLeastOne = 1
+    rate_limit: AtLeastOne = 10
     #: Where the embedded servers keep their data when no URL is given.
     data_dir: Path = Path(".data")
     #: Connections per worker process; a group-commit writer needs few.
-    pool_size: int = 8
+    pool_size: AtLeastOne = 8
     #: Redo-log entries older than this are committed by any process (their writer may be dead).
-    recovery_after_seconds: float = 3.0
+    recovery_after_seconds: Seconds = 3.0
     #: Prefix of every Redis key this service writes; lets test runs share one server.
     redis_namespace: str = ""
     #: How often each process checks that every round's gate state is loaded.
-    gate_upkeep_seconds: float = 0.5
+    gate_upkeep_seconds: Seconds = 0.5
     #: Log format: "json" for operators, "text" for a terminal.
-    log_format: str = "json"
+    log_format: Literal["json", "text"] = "json"
     #: Every refusal of a select or a drop in the audit trail (outcome "refused"), written in the
     #: background: for settling "I clicked first". Off by default, as the contract asks.
     audit_refusals: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Read the environment (``os.environ`` by default); keyword overrides win."""
+        """Read the environment (``os.environ`` by default); keyword overrides win.
+
+        Refuses (SystemExit) a ``SELECTION_*`` variable that is no setting and a value a setting
+        cannot take: a misspelt name or value must stop the start, not leave a default in place."""
         env = os.environ if environ is None else environ
+        names = {_PREFIX + field.name.upper(): field.name for field in msgspec.structs.fields(cls)}
+        _refuse_unknown(env, names)
         raw: dict[str, object] = {}
-        for field in msgspec.structs.fields(cls):
-            value = env.get(_PREFIX + field.name.upper())
+        for variable, name in names.items():
+            value = env.get(variable)
             if value not in (None, ""):
-                raw[field.name] = value
+                raw[name] = value
         raw.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return msgspec.convert(raw, cls, strict=False, dec_hook=_from_text)
         except msgspec.ValidationError as exc:
-            raise SystemExit(f"invalid configuration: {exc}") from exc
+            where = re.search(r"\$\.(\w+)", str(exc))
+            field = where.group(1) if where else None
+            from_env = field is not None and field in raw and overrides.get(field) is None
+            source = f" (from {_PREFIX}{field.upper()}={raw[field]!r})" if from_env and field else ""
+            raise SystemExit(f"invalid configuration: {exc}{source}") from exc
+
+
+def _refuse_unknown(env: Mapping[str, str], names: Mapping[str, str]) -> None:
+    unknown = sorted(
+        variable
+        for variable in env
+        if variable.startswith(_PREFIX) and variable not in names and not variable.startswith(TOOLING_PREFIXES)
+    )
+    if not unknown:
+        return
+    described = []
+    for variable in unknown:
+        close = difflib.get_close_matches(variable, names, n=1)
+        described.append(f"{variable} (did you mean {close[0]}?)" if close else variable)
+    raise SystemExit(
+        f"invalid configuration: unknown variable{'s' if len(unknown) > 1 else ''} {', '.join(described)}; "
+        f"the settings are {', '.join(names)}"
+    )
 
 
 def _from_text(kind: type, value: object) -> object:

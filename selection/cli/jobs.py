@@ -40,6 +40,9 @@ async def migrate_database(settings: Settings) -> int:
     conn = await asyncpg.connect(settings.database_url)
     try:
         applied = await migrations.apply(conn)
+    except migrations.MigrationMismatch as exc:
+        # Nothing may start against a schema the code does not describe; the operator decides.
+        raise click.ClickException(f"migrations refused: {exc}") from exc
     finally:
         await conn.close()
     click.echo(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""), err=True)
