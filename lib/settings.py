@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path, PurePath
+from typing import Annotated
 
 import msgspec
 
 _PREFIX = "SELECTION_"
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -33,6 +36,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     gate_upkeep_seconds: float = 0.5
     #: Log format: "json" for operators, "text" for a terminal.
     log_format: str = "json"
+    #: Longest a group commit may take (a connection, the call, its answer); past it the batch is
+    #: not acknowledged (503) and its changes wait in the redo log for recovery.
+    commit_timeout_seconds: Positive = 3.0
+    #: Requests one process may have waiting for the group commit; one more answers 503 at once.
+    commit_queue_limit: Annotated[int, msgspec.Meta(ge=1)] = 5000
+    #: Group commits failed (or timed out) in a row after which selections answer 503 without
+    #: asking the gate, for ``breaker_cooldown_seconds``; then one batch tries PostgreSQL again.
+    breaker_failures: Annotated[int, msgspec.Meta(ge=1)] = 3
+    breaker_cooldown_seconds: Positive = 2.0
+    #: Longest a request waits for a pooled PostgreSQL connection.
+    pool_acquire_timeout_seconds: Positive = 2.0
+    #: Longest one statement of a worker may run before it is given up (and the request answers 503).
+    query_timeout_seconds: Positive = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

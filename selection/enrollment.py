@@ -32,6 +32,7 @@ class Enrollment:
     async def select(self, intent: SelectIntent) -> Selection | RecordedAnswer:
         """Decide and commit a selection; with ``intent.rate``, the student's rate limit is counted
         in the same round trip to the gate. A repeat of an Idempotency-Key gets its first answer."""
+        self._require_writer()
         try:
             decision = await self._gate.select(intent)
         except OverRate as over:
@@ -47,6 +48,7 @@ class Enrollment:
 
     async def drop(self, intent: DropIntent) -> RecordedAnswer | None:
         """Decide and commit a drop (and the promotions it makes); None once committed."""
+        self._require_writer()
         try:
             decision = await self._gate.drop(intent)
         except Seen as seen:
@@ -56,6 +58,15 @@ class Enrollment:
             await self._refuse(intent.round_id, intent.student_id, intent.offering_id, outcome, intent.claim)
         await self._commit(decision)
         return None
+
+    def _require_writer(self) -> None:
+        """503 before the gate decides when the change could not be recorded now (group commits
+        failing, too many waiting, the process stopping): the gate takes no seat it cannot record."""
+        if not self._writer.accepting:
+            metrics.UNAVAILABLE.labels("postgres").inc()
+            raise errors.Unavailable(
+                "Selections cannot be recorded at the moment; nothing was changed. Repeat the request shortly"
+            )
 
     async def _replay(
         self, round_id: str, student_id: str, offering_id: str, claim: IdempotencyClaim, seen: Seen

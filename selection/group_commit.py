@@ -5,15 +5,30 @@ queued while a commit is under way share the next one (one call to PostgreSQL, o
 batch), so the batch grows with the load. A batch first takes each round's lock in shared mode
 and reads the round's gate generation: a change decided by an older generation of the gate
 (before a rebuild from PostgreSQL) is never committed, since the rebuilt gate does not count it.
+
+The writer stays bounded when PostgreSQL fails or hangs. A change not acknowledged here is still
+in the round's redo log, where recovery (``selection/recovery.py``) commits it later, and
+committing twice is harmless; so the writer may give up on a batch at any time and answer its
+requests ``NotCommitted`` (503, safe to repeat with the same Idempotency-Key). It gives up:
+
+- on a batch that takes longer than the commit timeout (its connection is then closed, never
+  reused);
+- on a request that finds the queue full: it is refused at once, without waiting;
+- while its circuit breaker is open: after a number of failed batches in a row, everything queued
+  is refused and so is every new change, for a cool-down, and ``accepting`` is false, so that the
+  enrollment path answers 503 before the gate takes a seat it could not record. After the
+  cool-down the next batch is a probe (half-open): it closes the breaker or opens it again;
+- on any exception a batch raises: the writer logs it, refuses the batch, and goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import asyncpg
 import msgspec
@@ -127,21 +142,85 @@ async def commit_batch(conn: Connection, jobs: Sequence[JobContent]) -> set[int]
     return set(stale)
 
 
+class Breaker(enum.IntEnum):
+    """The writer's circuit breaker (the values are the metric's)."""
+
+    CLOSED = 0
+    #: One batch, the probe, is trying PostgreSQL again; every other change is refused meanwhile.
+    HALF_OPEN = 1
+    #: Refusing every change until the cool-down ends; the next batch after it is the probe.
+    OPEN = 2
+
+
+#: Queued after the last job by ``close()``: the writer stops once it has committed what came before.
+_STOP = None
+
+
 class RedoWriter:
     """One per process: commits what the requests of this process queue, in batches."""
 
-    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 1000) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        max_batch: int = 1000,
+        timeout: float = 3.0,
+        queue_limit: int = 5000,
+        failures_to_open: int = 3,
+        cooldown: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._pool = pool
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._timeout = timeout
+        self._queue_limit = queue_limit
+        self._failures_to_open = failures_to_open
+        self._cooldown = cooldown
+        self._clock = clock
+        # Unbounded as a queue, so that the stop marker always fits; commit() holds the limit.
+        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._committed: list[Change] = []
+        self._breaker = Breaker.CLOSED
+        self._failures = 0
+        self._open_until = 0.0
+        self._stopping = False
+        self._running = False
+        self._stopped = asyncio.Event()
         self.batches = 0
         self.changes = 0
+        metrics.COMMIT_QUEUE.set(0)
+        metrics.BREAKER_STATE.set(Breaker.CLOSED)
+
+    @property
+    def accepting(self) -> bool:
+        """Whether a change would be queued now: cheap, and asked before the gate decides, so that
+        the gate does not take a seat that could not be recorded."""
+        return self.refusal() is None
+
+    @property
+    def breaker(self) -> Breaker:
+        return self._breaker
+
+    def refusal(self) -> str | None:
+        """Why a change would be refused now (the metric's reason), or None."""
+        if self._stopping:
+            return "stopping"
+        if self._breaker is Breaker.HALF_OPEN or (self._breaker is Breaker.OPEN and self._clock() < self._open_until):
+            return "breaker_open"
+        if self._queue.qsize() >= self._queue_limit:
+            return "queue_full"
+        return None
 
     async def commit(self, changes: list[Change], answers: list[Answer] | None = None) -> None:
-        """Return once ``changes`` and ``answers`` are committed; raise NotCommitted otherwise."""
+        """Return once ``changes`` and ``answers`` are committed; raise NotCommitted otherwise
+        (at once when the writer is not taking changes: queue full, breaker open, stopping)."""
+        refusal = self.refusal()
+        if refusal is not None:
+            metrics.COMMIT_REFUSED.labels(refusal).inc()
+            raise NotCommitted(_REFUSALS[refusal])
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Job(changes, answers or [], done))
+        metrics.COMMIT_QUEUE.set(self._queue.qsize())
         await done
 
     def take_committed(self) -> list[Change]:
@@ -150,25 +229,114 @@ class RedoWriter:
         return taken
 
     async def run(self) -> None:
-        while True:
-            jobs = [await self._queue.get()]
-            while len(jobs) < self._max_batch and not self._queue.empty():
-                jobs.append(self._queue.get_nowait())
-            await self._commit(jobs)
+        """Commit batches until ``close()`` (or cancellation); survives any failure of a batch."""
+        self._running = True
+        try:
+            while True:
+                first = await self._queue.get()
+                if first is _STOP:
+                    return
+                jobs = [first]
+                stop = False
+                while len(jobs) < self._max_batch and not self._queue.empty():
+                    job = self._queue.get_nowait()
+                    if job is _STOP:
+                        stop = True
+                        break
+                    jobs.append(job)
+                metrics.COMMIT_QUEUE.set(self._queue.qsize())
+                await self._commit_guarded(jobs)
+                if stop:
+                    return
+        finally:
+            self._running = False
+            self._fail_queued(NotCommitted("the service is stopping"))
+            self._stopped.set()
 
-    async def _commit(self, jobs: list[_Job]) -> None:
+    async def close(self, seconds: float) -> None:
+        """Take no more changes, commit those already queued (for at most ``seconds``), and stop
+        ``run()``; whatever is still queued then is answered NotCommitted."""
+        self._stopping = True
+        self._queue.put_nowait(_STOP)
+        if self._running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), seconds)
+        self._fail_queued(NotCommitted("the service is stopping"))
+
+    async def _commit_guarded(self, jobs: list[_Job]) -> None:
+        """Commit one batch, whatever happens: its requests are answered, the breaker learns."""
+        if self._breaker is Breaker.OPEN:
+            self._set_breaker(Breaker.HALF_OPEN)
+            log.info("trying PostgreSQL again with one batch", extra={"requests": len(jobs)})
+        try:
+            ok = await self._commit(jobs)
+        except asyncio.CancelledError:
+            for job in jobs:
+                _settle(job, NotCommitted("the service is stopping"))
+            raise
+        except Exception:
+            # A fault, not an outage; the writer must outlive it, or every later request would wait forever.
+            log.exception("group commit failed unexpectedly; its changes stay in the redo log")
+            for job in jobs:
+                _settle(job, NotCommitted("the group commit failed"))
+            ok = False
+        if ok:
+            self._failures = 0
+            if self._breaker is not Breaker.CLOSED:
+                log.info("PostgreSQL commits again; taking selections")
+                self._set_breaker(Breaker.CLOSED)
+            return
+        self._failures += 1
+        if self._breaker is Breaker.HALF_OPEN or self._failures >= self._failures_to_open:
+            self._open()
+
+    def _open(self) -> None:
+        self._open_until = self._clock() + self._cooldown
+        if self._breaker is not Breaker.OPEN:
+            log.warning(
+                "group commits failing; selections answer 503 for a while",
+                extra={"failures": self._failures, "cooldown_seconds": self._cooldown},
+            )
+        self._set_breaker(Breaker.OPEN)
+        # They would wait for commits that fail: refused now, their changes wait in the redo log.
+        self._fail_queued(NotCommitted(_REFUSALS["breaker_open"]))
+
+    def _set_breaker(self, state: Breaker) -> None:
+        self._breaker = state
+        metrics.BREAKER_STATE.set(state)
+
+    def _fail_queued(self, error: NotCommitted) -> None:
+        stop = False
+        while not self._queue.empty():
+            job = self._queue.get_nowait()
+            if job is _STOP:
+                stop = True
+            else:
+                _settle(job, error)
+        if stop:
+            self._queue.put_nowait(_STOP)
+        metrics.COMMIT_QUEUE.set(self._queue.qsize())
+
+    async def _commit(self, jobs: list[_Job]) -> bool:
+        """Commit the batch and answer its requests; False when PostgreSQL failed or timed out."""
         started = time.perf_counter()
         try:
-            # No transaction around the call: the call alone is one (it takes the locks, reads the
-            # generations and writes, all before its commit), and BEGIN and COMMIT would add two
-            # round trips to PostgreSQL per batch.
-            async with self._pool.acquire() as conn:
-                stale = await commit_batch(conn, [(job.changes, job.answers) for job in jobs])
+            async with asyncio.timeout(self._timeout):
+                stale = await self._call(jobs)
+        except TimeoutError:
+            metrics.COMMIT_TIMEOUTS.inc()
+            log.warning(
+                "commit timed out; changes stay in the redo log",
+                extra={"timeout_seconds": self._timeout, "requests": len(jobs)},
+            )
+            for job in jobs:
+                _settle(job, NotCommitted("PostgreSQL did not answer in time"))
+            return False
         except DATABASE_FAILURES as exc:
             log.warning("commit failed; changes stay in the redo log", extra={"error": repr(exc)})
             for job in jobs:
                 _settle(job, NotCommitted(f"PostgreSQL: {type(exc).__name__}"))
-            return
+            return False
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCH_SIZE.observe(sum(len(job.changes) for job in jobs))
         self.batches += 1
@@ -179,6 +347,27 @@ class RedoWriter:
                 self.changes += len(job.changes)
                 self._committed.extend(job.changes)
                 _settle(job, None)
+        return True
+
+    async def _call(self, jobs: list[_Job]) -> set[int]:
+        # No transaction around the call: the call alone is one (it takes the locks, reads the
+        # generations and writes, all before its commit), and BEGIN and COMMIT would add two
+        # round trips to PostgreSQL per batch.
+        async with self._pool.acquire() as conn:
+            try:
+                return await commit_batch(conn, [(job.changes, job.answers) for job in jobs])
+            except asyncio.CancelledError:
+                # Cut short (the timeout, or the writer stopping) with the call perhaps still on
+                # the server: the connection's state is unknown, and it is never used again.
+                conn.terminate()
+                raise
+
+
+_REFUSALS = {
+    "queue_full": "too many changes are waiting to be committed",
+    "breaker_open": "PostgreSQL commits are failing; trying again shortly",
+    "stopping": "the service is stopping",
+}
 
 
 def _settle(job: _Job, error: Exception | None) -> None:

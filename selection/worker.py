@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass, field
 
@@ -64,11 +65,19 @@ class Worker:
     async def start(cls, settings: Settings) -> Worker:
         if settings.database_url is None or settings.redis_url is None:
             raise RuntimeError("SELECTION_DATABASE_URL and SELECTION_REDIS_URL must be set for a worker")
-        pool = await create_pool(settings.database_url, size=settings.pool_size)
+        # Every wait for a connection and every statement is bounded: a PostgreSQL that hangs
+        # instead of refusing makes requests answer 503, never wait without end.
+        bounded = functools.partial(
+            create_pool,
+            settings.database_url,
+            acquire_timeout=settings.pool_acquire_timeout_seconds,
+            command_timeout=settings.query_timeout_seconds,
+        )
+        pool = await bounded(size=settings.pool_size)
         # The writer and the upkeep loop commit through connections of their own: behind a
         # burst's thousands of reads waiting for a pooled connection, a group commit would
         # starve, and with it every request waiting for its change to be committed.
-        commit_pool = await create_pool(settings.database_url, size=2, reset_sessions=False)
+        commit_pool = await bounded(size=2, reset_sessions=False)
         # A blocking pool: under a burst a command waits for a free connection instead of
         # failing with "too many connections".
         redis_pool = aioredis.BlockingConnectionPool(
@@ -87,7 +96,13 @@ class Worker:
         )
         client = aioredis.Redis.from_pool(redis_pool)
         gate = SeatGate(client, settings.redis_namespace)
-        writer = RedoWriter(commit_pool)
+        writer = RedoWriter(
+            commit_pool,
+            timeout=settings.commit_timeout_seconds,
+            queue_limit=settings.commit_queue_limit,
+            failures_to_open=settings.breaker_failures,
+            cooldown=settings.breaker_cooldown_seconds,
+        )
         recovery = GateRecovery(
             commit_pool,
             gate,
