@@ -174,4 +174,6 @@ class Worker:
                     return False, f"gate state of round {round_id} is loading"
         except (TimeoutError, GateUnavailable, RedisError, OSError) as exc:
             return False, f"Redis: {type(exc).__name__}"
+        if self.writer.refusal() == "breaker_open":
+            return False, "PostgreSQL: selections are not recorded for a moment (group commits failed)"
         return True, "ready"

@@ -1,5 +1,5 @@
 """A PostgreSQL that hangs: the select answers 503 after the commit timeout, and once the group
-commit's breaker is open the gate is not asked at all."""
+commit's breaker is open the gate is not asked at all; /ready says so, as problem details."""
 
 from __future__ import annotations
 
@@ -63,3 +63,14 @@ async def test_with_the_breaker_open_a_select_answers_503_before_the_gate_takes_
     dropped = await client.delete(f"{PATH}/swim", headers=bearer("s1"))
     assert_problem(dropped, 503, "unavailable")
     assert await redis.xlen(keys.redo) == 1
+
+
+@pytest.mark.usefixtures("hanging")
+async def test_ready_is_problem_details_while_commits_fail(client: Client) -> None:
+    assert (await client.post(PATH, json={"offering_id": "swim"}, headers=bearer("s1"))).status_code == 503
+    response = await client.get("/ready")
+    body = assert_problem(response, 503, "unavailable")
+    assert "group commits failed" in body["detail"]
+    assert response.headers["retry-after"] == "1"
+    assert body["type"].endswith("/unavailable")
+    assert (await client.get("/health")).json() == {"status": "ok"}
