@@ -11,6 +11,9 @@ import msgspec
 
 _PREFIX = "SELECTION_"
 
+#: The contract keeps the first answer to an Idempotency-Key for at least this long.
+IDEMPOTENCY_PROMISE_HOURS = 24.0
+
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 
 
@@ -49,6 +52,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_acquire_timeout_seconds: Positive = 2.0
     #: Longest one statement of a worker may run before it is given up (and the request answers 503).
     query_timeout_seconds: Positive = 10.0
+    #: How long an Idempotency-Key's first answer is kept; never less than the contract's 24 hours.
+    idempotency_retention_hours: Annotated[float, msgspec.Meta(ge=IDEMPOTENCY_PROMISE_HOURS)] = 25.0
+    #: How often a worker deletes the answers older than the retention (one worker at a time).
+    idempotency_prune_seconds: Positive = 600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -1,5 +1,6 @@
 """Worker: what one server process holds while it serves — its connections, the services built
-on them, and its background tasks (the group commit, recovery).
+on them, and its background tasks (the group commit, recovery, pruning of old Idempotency-Key
+answers).
 
 Made in the app's lifespan and kept on ``app.state.worker``; the routes never see it: each
 declares the services it needs (``selection/web/dependencies.py``)."""
@@ -33,6 +34,7 @@ from selection.browse import Browse
 from selection.enrollment import Enrollment
 from selection.gate_sync import SeatGateSync
 from selection.group_commit import RedoWriter
+from selection.idempotency_pruner import IdempotencyPruner
 from selection.rate_limit import StudentRateLimit
 from selection.recovery import GateRecovery
 from selection.roster import Roster
@@ -49,6 +51,7 @@ class Worker:
     gate: SeatGate
     writer: RedoWriter
     recovery: GateRecovery
+    pruner: IdempotencyPruner
     # The services the routes are given.
     students: StudentDirectory
     rounds: RoundRegistry
@@ -121,6 +124,11 @@ class Worker:
             gate=gate,
             writer=writer,
             recovery=recovery,
+            pruner=IdempotencyPruner(
+                pool,
+                retention_seconds=settings.idempotency_retention_hours * 3600,
+                interval_seconds=settings.idempotency_prune_seconds,
+            ),
             students=StudentDirectory(pool),
             rounds=rounds,
             offerings=OfferingCatalog(pool, sync),
@@ -138,6 +146,7 @@ class Worker:
         worker.background = [
             asyncio.create_task(writer.run(), name="redo-writer"),
             asyncio.create_task(recovery.run(), name="gate-recovery"),
+            asyncio.create_task(worker.pruner.run(), name="idempotency-pruner"),
         ]
         return worker
 
@@ -145,9 +154,10 @@ class Worker:
         """Stop the background work and close the connections, each step bounded in time: a
         worker that is being stopped must stop, even with a store that no longer answers."""
         self.recovery.stop()
-        recovery_tasks = [t for t in self.background if t.get_name() == "gate-recovery"]
-        if recovery_tasks:
-            await asyncio.wait(recovery_tasks, timeout=5)
+        self.pruner.stop()
+        loops = [t for t in self.background if t.get_name() in ("gate-recovery", "idempotency-pruner")]
+        if loops:
+            await asyncio.wait(loops, timeout=5)
         for task in self.background:
             task.cancel()
         if self.background:
