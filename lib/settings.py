@@ -52,6 +52,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_acquire_timeout_seconds: Positive = 2.0
     #: Longest one statement of a worker may run before it is given up (and the request answers 503).
     query_timeout_seconds: Positive = 10.0
+    #: After SIGTERM, how long a server worker may take to finish its requests and stop before it
+    #: is killed (granian's workers_kill_timeout).
+    shutdown_seconds: Annotated[int, msgspec.Meta(ge=1)] = 20
     #: How long an Idempotency-Key's first answer is kept; never less than the contract's 24 hours.
     idempotency_retention_hours: Annotated[float, msgspec.Meta(ge=IDEMPOTENCY_PROMISE_HOURS)] = 25.0
     #: How often a worker deletes the answers older than the retention (one worker at a time).

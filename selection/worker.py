@@ -152,24 +152,37 @@ class Worker:
 
     async def close(self) -> None:
         """Stop the background work and close the connections, each step bounded in time: a
-        worker that is being stopped must stop, even with a store that no longer answers."""
+        worker that is being stopped must stop, even with a store that no longer answers.
+
+        The server calls this once its connections are done (their requests answered); the
+        writer still commits whatever is queued, for at most one commit timeout, and refuses
+        anything that comes later.
+        """
+        log.info("worker stopping")
         self.recovery.stop()
         self.pruner.stop()
+        await self.writer.close(self.settings.commit_timeout_seconds)
+        # The loops stop between two ticks; one that does not within a few seconds is cancelled.
         loops = [t for t in self.background if t.get_name() in ("gate-recovery", "idempotency-pruner")]
         if loops:
-            await asyncio.wait(loops, timeout=5)
+            await asyncio.wait(loops, timeout=3)
         for task in self.background:
             task.cancel()
         if self.background:
-            await asyncio.wait(self.background, timeout=5)
+            await asyncio.wait(self.background, timeout=2)
+        # What the writer committed last leaves the redo logs now rather than at the next start.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.recovery.acknowledge_committed(), timeout=1)
         for closing in (self.redis.aclose(), self.redis.connection_pool.disconnect()):
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(closing, timeout=2)
-        for pool in (self.pool, self.commit_pool):
-            try:
-                await asyncio.wait_for(pool.close(), timeout=5)
-            except Exception:
+                await asyncio.wait_for(closing, timeout=1)
+        pools = (self.pool, self.commit_pool)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(pool.close() for pool in pools)), timeout=3)
+        except Exception:
+            for pool in pools:
                 pool.terminate()
+        log.info("worker stopped")
 
     async def ready(self) -> tuple[bool, str]:
         """Whether PostgreSQL and Redis answer and every round's gate state is loaded."""

@@ -306,6 +306,23 @@ class LiveService:
         group = [f"{pid} {stat}" for pid, stat in sorted(_processes().items()) if stat.pgrp == self.pid]
         return "\n".join([*group, "--- service log ---", self.log_tail()])
 
+    def terminate(self) -> list[int]:
+        """SIGTERM to the server, as an operator stops it; returns its workers at that moment."""
+        workers = self.worker_pids()
+        os.killpg(self.pid, signal.SIGTERM)
+        return workers
+
+    async def wait_exited(self, workers: list[int], seconds: float) -> float:
+        """Seconds until the server and ``workers`` are all gone; fails with the log after ``seconds``."""
+        assert self._process is not None
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
+            left = [pid for pid in workers if (stat := _stat(pid)) is not None and stat.alive]
+            if self._process.poll() is not None and not left and not self.group_alive():
+                return time.monotonic() - started
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the service still runs {seconds:.0f} s after SIGTERM:\n{self.describe()}")
+
     def stop(self) -> None:
         """SIGTERM to the whole group, SIGKILL to whatever is left a few seconds later."""
         if self._process is None:
