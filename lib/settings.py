@@ -42,8 +42,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: Longest a group commit may take (a connection, the call, its answer); past it the batch is
     #: not acknowledged (503) and its changes wait in the redo log for recovery.
     commit_timeout_seconds: Positive = 3.0
-    #: Requests one process may have waiting for the group commit; one more answers 503 at once.
-    commit_queue_limit: Annotated[int, msgspec.Meta(ge=1)] = 5000
+    #: Selections and drops one process takes at once, from before the gate decides until their
+    #: commit ends (its group commit's queue is never longer); one more answers 503 at once.
+    commit_queue_limit: Annotated[int, msgspec.Meta(ge=1)] = 10_000
     #: Group commits failed (or timed out) in a row after which selections answer 503 without
     #: asking the gate, for ``breaker_cooldown_seconds``; then one batch tries PostgreSQL again.
     breaker_failures: Annotated[int, msgspec.Meta(ge=1)] = 3

@@ -9,15 +9,17 @@ and reads the round's gate generation: a change decided by an older generation o
 The writer stays bounded when PostgreSQL fails or hangs. A change not acknowledged here is still
 in the round's redo log, where recovery (``selection/recovery.py``) commits it later, and
 committing twice is harmless; so the writer may give up on a batch at any time and answer its
-requests ``NotCommitted`` (503, safe to repeat with the same Idempotency-Key). It gives up:
+requests ``NotCommitted`` (503, safe to repeat with the same Idempotency-Key). A request is first
+admitted (``admit()``), before the gate decides, so that what the writer would refuse anyway is
+refused before the gate takes a seat it could not record. It gives up:
 
 - on a batch that takes longer than the commit timeout (its connection is then closed, never
   reused);
-- on a request that finds the queue full: it is refused at once, without waiting;
+- on a request that finds every place taken: the queue's limit counts the requests admitted, from
+  before the gate decides until their commit ends; one more is refused at once, without waiting;
 - while its circuit breaker is open: after a number of failed batches in a row, everything queued
-  is refused and so is every new change, for a cool-down, and ``accepting`` is false, so that the
-  enrollment path answers 503 before the gate takes a seat it could not record. After the
-  cool-down the next batch is a probe (half-open): it closes the breaker or opens it again;
+  is refused and so is every new request, for a cool-down. After it the next batch is a probe
+  (half-open): it closes the breaker or opens it again;
 - on any exception a batch raises: the writer logs it, refuses the batch, and goes on.
 """
 
@@ -152,6 +154,24 @@ class Breaker(enum.IntEnum):
     OPEN = 2
 
 
+class Admission:
+    """A request's place among those a writer takes (``RedoWriter.admit``), given back when its
+    ``with`` block ends."""
+
+    __slots__ = ("_writer",)
+
+    def __init__(self, writer: RedoWriter) -> None:
+        self._writer: RedoWriter | None = writer
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer._release()
+
+
 #: Queued after the last job by ``close()``: the writer stops once it has committed what came before.
 _STOP = None
 
@@ -165,7 +185,7 @@ class RedoWriter:
         *,
         max_batch: int = 1000,
         timeout: float = 3.0,
-        queue_limit: int = 5000,
+        queue_limit: int = 10_000,
         failures_to_open: int = 3,
         cooldown: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
@@ -180,6 +200,7 @@ class RedoWriter:
         # Unbounded as a queue, so that the stop marker always fits; commit() holds the limit.
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._committed: list[Change] = []
+        self._admitted = 0
         self._breaker = Breaker.CLOSED
         self._failures = 0
         self._open_until = 0.0
@@ -193,8 +214,7 @@ class RedoWriter:
 
     @property
     def accepting(self) -> bool:
-        """Whether a change would be queued now: cheap, and asked before the gate decides, so that
-        the gate does not take a seat that could not be recorded."""
+        """Whether a request would be admitted now (cheap)."""
         return self.refusal() is None
 
     @property
@@ -202,19 +222,46 @@ class RedoWriter:
         return self._breaker
 
     def refusal(self) -> str | None:
-        """Why a change would be refused now (the metric's reason), or None."""
+        """Why a request would not be admitted now (the metric's reason), or None."""
         if self._stopping:
             return "stopping"
-        if self._breaker is Breaker.HALF_OPEN or (self._breaker is Breaker.OPEN and self._clock() < self._open_until):
+        if self._breaker_refuses():
             return "breaker_open"
-        if self._queue.qsize() >= self._queue_limit:
+        if max(self._admitted, self._queue.qsize()) >= self._queue_limit:
             return "queue_full"
         return None
 
+    def admit(self) -> Admission:
+        """A place among the requests this writer takes, to hold (``with``) from before the gate
+        decides until the change is committed; NotCommitted at once when the writer is not taking
+        changes, or every place is held. So the gate does not decide a change that could not be
+        recorded: a seat taken, and the student told 503."""
+        refusal = self.refusal()
+        if refusal is not None:
+            metrics.COMMIT_REFUSED.labels(refusal).inc()
+            raise NotCommitted(_REFUSALS[refusal])
+        self._admitted += 1
+        return Admission(self)
+
+    def _release(self) -> None:
+        self._admitted -= 1
+
+    def _breaker_refuses(self) -> bool:
+        return self._breaker is Breaker.HALF_OPEN or (
+            self._breaker is Breaker.OPEN and self._clock() < self._open_until
+        )
+
     async def commit(self, changes: list[Change], answers: list[Answer] | None = None) -> None:
         """Return once ``changes`` and ``answers`` are committed; raise NotCommitted otherwise
-        (at once when the writer is not taking changes: queue full, breaker open, stopping)."""
-        refusal = self.refusal()
+        (at once when the writer is not taking changes: stopping, breaker open, queue full)."""
+        if self._stopping:
+            refusal: str | None = "stopping"
+        elif self._breaker_refuses():
+            refusal = "breaker_open"
+        else:
+            # A request admitted holds its place in the queue already: the queue itself is full
+            # only for a caller that was not admitted, or past the limit.
+            refusal = "queue_full" if self._queue.qsize() >= self._queue_limit else None
         if refusal is not None:
             metrics.COMMIT_REFUSED.labels(refusal).inc()
             raise NotCommitted(_REFUSALS[refusal])

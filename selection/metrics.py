@@ -33,6 +33,7 @@ BREAKER_STATE = Gauge(
 COMMIT_TIMEOUTS = Counter("selection_commit_timeouts", "Group commits given up after the commit timeout")
 COMMIT_REFUSED = Counter(
     "selection_commit_refused",
-    "Requests the group commit refused at once, by reason (queue_full, breaker_open, stopping)",
+    "Selections and drops refused at once, before or after the gate, because the group commit could not take "
+    "them, by reason (queue_full, breaker_open, stopping)",
     ["reason"],
 )

@@ -111,6 +111,28 @@ async def test_a_full_queue_refuses_at_once(db: asyncpg.Connection, pool: asyncp
     assert await rows(db, "SELECT student_id FROM selections ORDER BY student_id") == [("s1",), ("s2",)]
 
 
+async def test_places_are_held_from_before_the_gate_until_the_commit_ends(pool: asyncpg.Pool) -> None:
+    writer = RedoWriter(pool, queue_limit=2)
+    refused = sample("selection_commit_refused_total", reason="queue_full")
+    first, second = writer.admit(), writer.admit()
+    assert not writer.accepting
+    # Refused before its gate decides anything, not after: nothing it would do is left to recover.
+    with pytest.raises(NotCommitted):
+        writer.admit()
+    assert sample("selection_commit_refused_total", reason="queue_full") == refused + 1
+    with first:
+        pass
+    assert writer.accepting
+    with second, writer.admit():
+        assert not writer.accepting
+    assert writer.accepting
+    alone = RedoWriter(pool, queue_limit=1)
+    async with running(alone):
+        with alone.admit():
+            # The admitted request's commit is not refused for the place it holds itself.
+            assert await commit(alone, change(1, 1, "s1")) is None
+
+
 async def test_the_breaker_opens_after_failures_in_a_row_and_one_probe_closes_it(
     db: asyncpg.Connection, pool: asyncpg.Pool, database_url: str
 ) -> None:
