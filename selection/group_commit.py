@@ -403,9 +403,11 @@ class RedoWriter:
         async with self._pool.acquire() as conn:
             try:
                 return await commit_batch(conn, [(job.changes, job.answers) for job in jobs])
-            except asyncio.CancelledError:
-                # Cut short (the timeout, or the writer stopping) with the call perhaps still on
-                # the server: the connection's state is unknown, and it is never used again.
+            except (asyncio.CancelledError, TimeoutError):
+                # Cut short (a timeout, or the writer stopping) with the call perhaps still on the
+                # server: the connection's state is unknown, and it is never used again. (Handed
+                # back as it is, asyncpg would first wait for a cancellation that a hanging server
+                # does not answer either.)
                 conn.terminate()
                 raise
 
