@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 import msgspec
-from asyncpg.pool import PoolConnectionProxy
+from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
 
 from lib.errors import Unavailable
 from lib.failures import UNREACHABLE
@@ -33,27 +33,53 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """No reset query on release (asyncpg still rolls back a transaction left open)."""
 
 
+class _BoundedPool(asyncpg.Pool):
+    """A pool whose every acquire waits a bounded time, ``pool.fetch()`` and its kin included
+    (they acquire without a timeout of their own): a request never queues without end for a
+    connection that a hanging PostgreSQL does not give back."""
+
+    __slots__ = ("_acquire_timeout",)
+    _acquire_timeout: float | None
+
+    def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext:
+        return super().acquire(timeout=self._acquire_timeout if timeout is None else timeout)
+
+
 async def create_pool(
-    dsn: str, *, size: int = 8, connect_timeout: float = 5.0, reset_sessions: bool = True
+    dsn: str,
+    *,
+    size: int = 8,
+    connect_timeout: float = 5.0,
+    acquire_timeout: float | None = None,
+    command_timeout: float = 30.0,
+    reset_sessions: bool = True,
 ) -> asyncpg.Pool:
     """A pool that fails fast: a request never waits long on an unreachable PostgreSQL.
 
-    With ``reset_sessions=False``, a released connection skips asyncpg's reset query (``RESET
-    ALL``, ``UNLISTEN *``, ...): one round trip per use, for a pool whose users never change a
-    session's state (the group commit's, which runs once per batch on the selection path).
+    ``acquire_timeout`` bounds every wait for a connection (None: unbounded), ``command_timeout``
+    every statement. With ``reset_sessions=False``, a released connection skips asyncpg's reset
+    query (``RESET ALL``, ``UNLISTEN *``, ...): one round trip per use, for a pool whose users
+    never change a session's state (the group commit's, which runs once per batch on the
+    selection path).
     """
-    pool = await asyncpg.create_pool(
+    # asyncpg.create_pool() with its defaults, but of the bounded kind.
+    pool = _BoundedPool(
         dsn,
         min_size=min(2, size),
         max_size=size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
         init=_init_connection,
-        timeout=connect_timeout,
-        command_timeout=30,
-        server_settings={"application_name": "selection"},
         reset=None if reset_sessions else _keep_session,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        timeout=connect_timeout,
+        command_timeout=command_timeout,
+        server_settings={"application_name": "selection"},
     )
-    assert pool is not None
-    return pool
+    pool._acquire_timeout = acquire_timeout
+    return await pool
 
 
 @asynccontextmanager

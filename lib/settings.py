@@ -22,6 +22,9 @@ Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 
+#: The contract keeps the first answer to an Idempotency-Key for at least this long.
+IDEMPOTENCY_PROMISE_HOURS = 24.0
+
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """The service's configuration; the contract's table (docs/API.md) is the source of truth for names and defaults."""
@@ -48,6 +51,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: Every refusal of a select or a drop in the audit trail (outcome "refused"), written in the
     #: background: for settling "I clicked first". Off by default, as the contract asks.
     audit_refusals: bool = False
+    #: Longest a group commit may take (a connection, the call, its answer); past it the batch is
+    #: not acknowledged (503) and its changes wait in the redo log for recovery.
+    commit_timeout_seconds: Seconds = 3.0
+    #: Selections and drops one process takes at once, from before the gate decides until their
+    #: commit ends (its group commit's queue is never longer); one more answers 503 at once.
+    commit_queue_limit: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+    #: Group commits failed (or timed out) in a row after which selections answer 503 without
+    #: asking the gate, for ``breaker_cooldown_seconds``; then one batch tries PostgreSQL again.
+    breaker_failures: Annotated[int, msgspec.Meta(ge=1)] = 3
+    breaker_cooldown_seconds: Seconds = 2.0
+    #: Longest a request waits for a pooled PostgreSQL connection.
+    pool_acquire_timeout_seconds: Seconds = 2.0
+    #: Longest one statement of a worker may run before it is given up (and the request answers 503).
+    query_timeout_seconds: Seconds = 10.0
+    #: After SIGTERM, how long a server worker may take to finish its requests and stop before it
+    #: is killed (granian's workers_kill_timeout).
+    shutdown_seconds: Annotated[int, msgspec.Meta(ge=1)] = 20
+    #: How long an Idempotency-Key's first answer is kept; never less than the contract's 24 hours.
+    idempotency_retention_hours: Annotated[float, msgspec.Meta(ge=IDEMPOTENCY_PROMISE_HOURS)] = 25.0
+    #: How often a worker deletes the answers older than the retention (one worker at a time).
+    idempotency_prune_seconds: Seconds = 600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

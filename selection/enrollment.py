@@ -19,7 +19,7 @@ from quota.gate import SeatGate
 from quota.intents import DropIntent, IdempotencyClaim, SelectIntent
 from quota.outcomes import Decision, GateUnavailable, OverRate, Refused, Seen
 from selection import metrics
-from selection.group_commit import Fenced, NotCommitted, Poisoned, RedoWriter
+from selection.group_commit import Admission, Fenced, NotCommitted, Poisoned, RedoWriter
 from selection.idempotency import RecordedAnswer, refusal_answer, replay, selection_of
 from selection.rate_limit import over_rate_error
 from selection.refusal_log import Refusal, RefusalLog
@@ -39,30 +39,44 @@ class Enrollment:
     async def select(self, intent: SelectIntent) -> Selection | RecordedAnswer:
         """Decide and commit a selection; with ``intent.rate``, the student's rate limit is counted
         in the same round trip to the gate. A repeat of an Idempotency-Key gets its first answer."""
-        try:
-            decision = await self._gate.select(intent)
-        except OverRate as over:
-            assert intent.rate is not None
-            raise over_rate_error(over, intent.rate) from None
-        except Seen as seen:
-            assert intent.claim is not None
-            return await self._replay(intent.round_id, intent.student.id, intent.offering_id, intent.claim, seen)
-        except (Refused, GateUnavailable) as outcome:
-            await self._refuse(intent, intent.student.id, outcome)
-        await self._commit(decision)
-        return selection_of(intent.round_id, decision.changes[0].entry)
+        with self._admit():
+            try:
+                decision = await self._gate.select(intent)
+            except OverRate as over:
+                assert intent.rate is not None
+                raise over_rate_error(over, intent.rate) from None
+            except Seen as seen:
+                assert intent.claim is not None
+                return await self._replay(intent.round_id, intent.student.id, intent.offering_id, intent.claim, seen)
+            except (Refused, GateUnavailable) as outcome:
+                await self._refuse(intent, intent.student.id, outcome)
+            await self._commit(decision)
+            return selection_of(intent.round_id, decision.changes[0].entry)
 
     async def drop(self, intent: DropIntent) -> RecordedAnswer | None:
         """Decide and commit a drop (and the promotions it makes); None once committed."""
+        with self._admit():
+            try:
+                decision = await self._gate.drop(intent)
+            except Seen as seen:
+                assert intent.claim is not None
+                return await self._replay(intent.round_id, intent.student_id, intent.offering_id, intent.claim, seen)
+            except (Refused, GateUnavailable) as outcome:
+                await self._refuse(intent, intent.student_id, outcome)
+            await self._commit(decision)
+            return None
+
+    def _admit(self) -> Admission:
+        """The writer's place for this request, taken before the gate decides: 503 at once when it
+        would not record the change now (group commits failing, too many waiting, the process
+        stopping), so the gate takes no seat it cannot record."""
         try:
-            decision = await self._gate.drop(intent)
-        except Seen as seen:
-            assert intent.claim is not None
-            return await self._replay(intent.round_id, intent.student_id, intent.offering_id, intent.claim, seen)
-        except (Refused, GateUnavailable) as outcome:
-            await self._refuse(intent, intent.student_id, outcome)
-        await self._commit(decision)
-        return None
+            return self._writer.admit()
+        except NotCommitted as exc:
+            metrics.UNAVAILABLE.labels("postgres").inc()
+            raise errors.Unavailable(
+                "Selections cannot be recorded at the moment; nothing was changed. Repeat the request shortly"
+            ) from exc
 
     async def _replay(
         self, round_id: str, student_id: str, offering_id: str, claim: IdempotencyClaim, seen: Seen

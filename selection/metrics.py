@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 REFUSALS = Counter("selection_refusals", "Selection requests refused by a rule, by contract code", ["code"])
 REFUSALS_NOT_AUDITED = Counter(
@@ -24,4 +24,22 @@ BATCH_SIZE = Histogram(
     "selection_commit_batch_size",
     "Changes per group commit",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
+# The group commit's health; livemax: the worst of the live worker processes.
+COMMIT_QUEUE = Gauge(
+    "selection_commit_queue_length",
+    "Requests waiting for this process's group commit",
+    multiprocess_mode="livemax",
+)
+BREAKER_STATE = Gauge(
+    "selection_commit_breaker_state",
+    "The group commit's circuit breaker: 0 closed, 1 half-open (one batch tries PostgreSQL), 2 open (refusing)",
+    multiprocess_mode="livemax",
+)
+COMMIT_TIMEOUTS = Counter("selection_commit_timeouts", "Group commits given up after the commit timeout")
+COMMIT_REFUSED = Counter(
+    "selection_commit_refused",
+    "Selections and drops refused at once, before or after the gate, because the group commit could not take "
+    "them, by reason (queue_full, breaker_open, stopping)",
+    ["reason"],
 )

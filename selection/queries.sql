@@ -30,6 +30,23 @@ FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::te
 -- name: recorded_answer
 SELECT fingerprint, status, body FROM idempotency_keys WHERE student_id = $1 AND round_id = $2 AND key = $3;
 
+-- name: claim_idempotency_pruning
+-- One process prunes at a time, per transaction: the others find the lock taken and skip their
+-- turn. Keyed by the table's oid, in the two-key space, apart from the gate's one-key locks.
+SELECT pg_try_advisory_xact_lock('idempotency_keys'::regclass::oid::integer, 0);
+
+-- name: prune_idempotency_keys
+-- Answers older than the retention ($1 seconds), at most $2 of them: a short transaction that
+-- locks few rows, however many have expired. Returns how many it deleted.
+WITH pruned AS (
+    DELETE FROM idempotency_keys
+    WHERE ctid IN (
+        SELECT ctid FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1) LIMIT $2
+    )
+    RETURNING 1
+)
+SELECT count(*) FROM pruned;
+
 -- name: student_selections
 SELECT s.round_id, s.offering_id, s.student_id, s.status, s.created_at,
        CASE WHEN s.status = 'waitlisted' THEN (

@@ -1,5 +1,6 @@
 """Worker: what one server process holds while it serves — its connections, the services built
-on them, and its background tasks (the group commit, recovery).
+on them, and its background tasks (the group commit, recovery, pruning of old Idempotency-Key
+answers).
 
 Made in the app's lifespan and kept on ``app.state.worker``; the routes never see it: each
 declares the services it needs (``selection/web/dependencies.py``)."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass, field
 
@@ -35,6 +37,7 @@ from selection.dead_letters import DeadLetters
 from selection.enrollment import Enrollment
 from selection.gate_sync import SeatGateSync
 from selection.group_commit import RedoWriter
+from selection.idempotency_pruner import IdempotencyPruner
 from selection.rate_limit import StudentRateLimit
 from selection.recovery import GateRecovery
 from selection.refusal_log import RefusalLog
@@ -55,6 +58,7 @@ class Worker:
     writer: RedoWriter
     recovery: GateRecovery
     sync: SeatGateSync
+    pruner: IdempotencyPruner
     # The services the routes are given.
     students: StudentDirectory
     rounds: RoundRegistry
@@ -72,11 +76,19 @@ class Worker:
     async def start(cls, settings: Settings) -> Worker:
         if settings.database_url is None or settings.redis_url is None:
             raise RuntimeError("SELECTION_DATABASE_URL and SELECTION_REDIS_URL must be set for a worker")
-        pool = await create_pool(settings.database_url, size=settings.pool_size)
+        # Every wait for a connection and every statement is bounded: a PostgreSQL that hangs
+        # instead of refusing makes requests answer 503, never wait without end.
+        bounded = functools.partial(
+            create_pool,
+            settings.database_url,
+            acquire_timeout=settings.pool_acquire_timeout_seconds,
+            command_timeout=settings.query_timeout_seconds,
+        )
+        pool = await bounded(size=settings.pool_size)
         # The writer and the upkeep loop commit through connections of their own: behind a
         # burst's thousands of reads waiting for a pooled connection, a group commit would
         # starve, and with it every request waiting for its change to be committed.
-        commit_pool = await create_pool(settings.database_url, size=2, reset_sessions=False)
+        commit_pool = await bounded(size=2, reset_sessions=False)
         # A blocking pool: under a burst a command waits for a free connection instead of
         # failing with "too many connections".
         redis_pool = aioredis.BlockingConnectionPool(
@@ -95,7 +107,13 @@ class Worker:
         )
         client = aioredis.Redis.from_pool(redis_pool)
         gate = SeatGate(client, settings.redis_namespace)
-        writer = RedoWriter(commit_pool)
+        writer = RedoWriter(
+            commit_pool,
+            timeout=settings.commit_timeout_seconds,
+            queue_limit=settings.commit_queue_limit,
+            failures_to_open=settings.breaker_failures,
+            cooldown=settings.breaker_cooldown_seconds,
+        )
         recovery = GateRecovery(
             commit_pool,
             gate,
@@ -116,6 +134,11 @@ class Worker:
             writer=writer,
             recovery=recovery,
             sync=sync,
+            pruner=IdempotencyPruner(
+                pool,
+                retention_seconds=settings.idempotency_retention_hours * 3600,
+                interval_seconds=settings.idempotency_prune_seconds,
+            ),
             students=StudentDirectory(pool),
             rounds=rounds,
             offerings=OfferingCatalog(pool, sync),
@@ -135,6 +158,7 @@ class Worker:
             asyncio.create_task(writer.run(), name="redo-writer"),
             asyncio.create_task(recovery.run(), name="gate-recovery"),
             asyncio.create_task(worker._reconcile_capacities(), name="capacity-reconciler"),
+            asyncio.create_task(worker.pruner.run(), name="idempotency-pruner"),
         ]
         if refusals is not None:
             worker.background.append(asyncio.create_task(refusals.run(), name="refusal-log"))
@@ -157,23 +181,37 @@ class Worker:
 
     async def close(self) -> None:
         """Stop the background work and close the connections, each step bounded in time: a
-        worker that is being stopped must stop, even with a store that no longer answers."""
+        worker that is being stopped must stop, even with a store that no longer answers.
+
+        The server calls this once its connections are done (their requests answered); the
+        writer still commits whatever is queued, for at most one commit timeout, and refuses
+        anything that comes later.
+        """
+        log.info("worker stopping")
         self.recovery.stop()
-        recovery_tasks = [t for t in self.background if t.get_name() == "gate-recovery"]
-        if recovery_tasks:
-            await asyncio.wait(recovery_tasks, timeout=5)
+        self.pruner.stop()
+        await self.writer.close(self.settings.commit_timeout_seconds)
+        # The loops stop between two ticks; one that does not within a few seconds is cancelled.
+        loops = [t for t in self.background if t.get_name() in ("gate-recovery", "idempotency-pruner")]
+        if loops:
+            await asyncio.wait(loops, timeout=3)
         for task in self.background:
             task.cancel()
         if self.background:
-            await asyncio.wait(self.background, timeout=5)
+            await asyncio.wait(self.background, timeout=2)
+        # What the writer committed last leaves the redo logs now rather than at the next start.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.recovery.acknowledge_committed(), timeout=1)
         for closing in (self.redis.aclose(), self.redis.connection_pool.disconnect()):
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(closing, timeout=2)
-        for pool in (self.pool, self.commit_pool):
-            try:
-                await asyncio.wait_for(pool.close(), timeout=5)
-            except Exception:
+                await asyncio.wait_for(closing, timeout=1)
+        pools = (self.pool, self.commit_pool)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(pool.close() for pool in pools)), timeout=3)
+        except Exception:
+            for pool in pools:
                 pool.terminate()
+        log.info("worker stopped")
 
     async def ready(self) -> tuple[bool, str]:
         """Whether PostgreSQL and Redis answer and every round's gate state is loaded."""
@@ -188,4 +226,6 @@ class Worker:
                     return False, f"gate state of round {round_id} is loading"
         except (TimeoutError, GateUnavailable, RedisError, OSError) as exc:
             return False, f"Redis: {type(exc).__name__}"
+        if self.writer.refusal() == "breaker_open":
+            return False, "PostgreSQL: selections are not recorded for a moment (group commits failed)"
         return True, "ready"

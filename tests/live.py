@@ -106,7 +106,9 @@ def through(database_url: str, port: int) -> str:
 
 
 class PostgresProxy:
-    """127.0.0.1:<port> -> PostgreSQL. ``cut()`` closes every connection and refuses new ones.
+    """127.0.0.1:<port> -> PostgreSQL. ``cut()`` closes every connection and refuses new ones;
+    ``hold()`` makes PostgreSQL hang instead: connections stay open and new ones are accepted, but
+    nothing is forwarded either way until ``restore()``; ``slow(seconds)`` delays every chunk.
 
     It runs on a loop and thread of its own: the test's loop is busy driving hundreds of clients,
     and the service's every commit must not wait on that.
@@ -119,6 +121,10 @@ class PostgresProxy:
         self._server: asyncio.Server | None = None
         self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._cut = False
+        #: Set while chunks flow; cleared by hold().
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._delay = 0.0
         self.port = 0
         self.accepted = 0
         self.refused = 0
@@ -130,8 +136,16 @@ class PostgresProxy:
     def cut(self) -> None:
         self._call(self._set_cut(True))
 
+    def hold(self) -> None:
+        self._call(self._set_flow(hold=True, delay=0.0))
+
+    def slow(self, seconds: float) -> None:
+        self._call(self._set_flow(hold=False, delay=seconds))
+
     def restore(self) -> None:
+        """Connections accepted again, and chunks forwarded at once (those held first)."""
         self._call(self._set_cut(False))
+        self._call(self._set_flow(hold=False, delay=0.0))
 
     def close(self) -> None:
         if self._thread.is_alive():
@@ -158,8 +172,17 @@ class PostgresProxy:
                 _abort(upstream)
             self._links.clear()
 
+    async def _set_flow(self, *, hold: bool, delay: float) -> None:
+        self._delay = delay
+        if hold:
+            self._flowing.clear()
+        else:
+            self._flowing.set()
+
     async def _shutdown(self) -> None:
         await self._set_cut(True)
+        # Held pumps wake, find their connections aborted, and end.
+        self._flowing.set()
         if self._server is not None:
             self._server.close()
 
@@ -184,20 +207,22 @@ class PostgresProxy:
         link = (client_w, upstream_w)
         self._links.add(link)
         try:
-            await asyncio.gather(_pump(client_r, upstream_w), _pump(upstream_r, client_w))
+            await asyncio.gather(self._pump(client_r, upstream_w), self._pump(upstream_r, client_w))
         finally:
             self._links.discard(link)
             _abort(client_w)
             _abort(upstream_w)
 
-
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    with contextlib.suppress(OSError):
-        writer.write_eof()
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            while data := await reader.read(65536):
+                if self._delay:
+                    await asyncio.sleep(self._delay)
+                await self._flowing.wait()
+                writer.write(data)
+                await writer.drain()
+        with contextlib.suppress(OSError):
+            writer.write_eof()
 
 
 def _abort(writer: asyncio.StreamWriter) -> None:
@@ -328,6 +353,23 @@ class LiveService:
         """The process group and the end of the log, for a failure's message."""
         group = [f"{pid} {stat}" for pid, stat in sorted(_processes().items()) if stat.pgrp == self.pid]
         return "\n".join([*group, "--- service log ---", self.log_tail()])
+
+    def terminate(self) -> list[int]:
+        """SIGTERM to the server, as an operator stops it; returns its workers at that moment."""
+        workers = self.worker_pids()
+        os.killpg(self.pid, signal.SIGTERM)
+        return workers
+
+    async def wait_exited(self, workers: list[int], seconds: float) -> float:
+        """Seconds until the server and ``workers`` are all gone; fails with the log after ``seconds``."""
+        assert self._process is not None
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
+            left = [pid for pid in workers if (stat := _stat(pid)) is not None and stat.alive]
+            if self._process.poll() is not None and not left and not self.group_alive():
+                return time.monotonic() - started
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the service still runs {seconds:.0f} s after SIGTERM:\n{self.describe()}")
 
     def stop(self) -> None:
         """SIGTERM to the whole group, SIGKILL to whatever is left a few seconds later."""

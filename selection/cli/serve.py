@@ -186,6 +186,12 @@ def run_server(settings: Settings, *, dev: bool) -> int:
             respawn_failed_workers=True,
             respawn_interval=0.5,
             log_access=False,
+            # On SIGTERM a worker stops accepting, answers the requests it has, then stops its
+            # background work; but it waits for every connection to finish its request, and a
+            # client that sends its body a byte at a time would hold it for good. Past this
+            # bound it is killed: nothing it acknowledged is lost (a 201/202/204 is committed
+            # before it is sent), and what it had not is in the redo log, for recovery.
+            workers_kill_timeout=settings.shutdown_seconds,
         )
         server.serve()
     return 0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from litestar import Response, get
+from litestar import get
 from litestar.di import NamedDependency
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ControllerRouterHandler
 
+from lib.errors import Unavailable
 from selection.web.request_metrics import RequestMetrics
 from selection.worker import Worker
 
@@ -20,12 +21,13 @@ def health() -> dict[str, str]:
 
 
 @get("/ready", media_type="application/json", opt=_OPS, include_in_schema=False)
-async def ready(worker: NamedDependency[Worker]) -> Response[dict[str, str]]:
-    """200 only when PostgreSQL and Redis answer and every round's gate state is loaded."""
+async def ready(worker: NamedDependency[Worker]) -> dict[str, str]:
+    """200 only when PostgreSQL and Redis answer and every round's gate state is loaded; else 503
+    ``unavailable`` (problem details, like every error), its ``detail`` naming what is missing."""
     ok, why = await worker.ready()
-    if ok:
-        return Response({"status": "ready"})
-    return Response({"status": "unavailable", "detail": why}, status_code=503, headers={"Retry-After": "1"})
+    if not ok:
+        raise Unavailable(f"Not ready: {why}")
+    return {"status": "ready"}
 
 
 class Metrics(PrometheusController):

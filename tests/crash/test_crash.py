@@ -16,7 +16,7 @@ import random
 import signal
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec
@@ -105,7 +105,14 @@ async def launch(tmp_path: Path, database_url: str) -> AsyncIterator[Launch]:
     started: list[Live] = []
     redis = LiveRedis()
 
-    async def start(*, via_proxy: bool = False, workers: int = 2, metrics_dir: bool = True) -> Live:
+    async def start(
+        *,
+        via_proxy: bool = False,
+        workers: int = 2,
+        metrics_dir: bool = True,
+        settings: Mapping[str, str] | None = None,
+    ) -> Live:
+        """``settings``: more of the service's environment."""
         proxy = None
         url = database_url
         if via_proxy:
@@ -120,6 +127,7 @@ async def launch(tmp_path: Path, database_url: str) -> AsyncIterator[Launch]:
                 "SELECTION_JWT_SECRET": SECRET,
                 "SELECTION_RECOVERY_AFTER_SECONDS": "1",
                 "SELECTION_GATE_UPKEEP_SECONDS": "0.2",
+                **(settings or {}),
             },
             workers=workers,
             metrics_dir=metrics_dir,
