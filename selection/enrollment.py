@@ -13,28 +13,54 @@ from typing import NoReturn
 
 import asyncpg
 
+from courses.cached import CachedCatalog
 from courses.models import Selection
 from lib import errors
 from quota.gate import SeatGate
-from quota.intents import DropIntent, IdempotencyClaim, SelectIntent
+from quota.intents import DropIntent, IdempotencyClaim, Rate, SelectIntent
 from quota.outcomes import Decision, GateUnavailable, OverRate, Refused, Seen
 from selection import metrics
 from selection.group_commit import Admission, Fenced, NotCommitted, Poisoned, RedoWriter
 from selection.idempotency import RecordedAnswer, refusal_answer, replay, selection_of
-from selection.rate_limit import over_rate_error
+from selection.rate_limit import StudentRateLimit, over_rate_error
 from selection.refusal_log import Refusal, RefusalLog
 from selection.refusals import refusal_error
 
 
 class Enrollment:
     def __init__(
-        self, pool: asyncpg.Pool, gate: SeatGate, writer: RedoWriter, refusals: RefusalLog | None = None
+        self,
+        pool: asyncpg.Pool,
+        gate: SeatGate,
+        writer: RedoWriter,
+        catalog: CachedCatalog,
+        rate_limit: StudentRateLimit,
+        refusals: RefusalLog | None = None,
     ) -> None:
         self._pool = pool
         self._gate = gate
         self._writer = writer
+        self._catalog = catalog
+        self._rate_limit = rate_limit
         #: Set when operators asked for every refusal in the audit trail.
         self._refusals = refusals
+
+    @property
+    def student_rate(self) -> Rate:
+        """The per-student rate a student's select counts against, in the gate's script."""
+        return self._rate_limit.rate
+
+    async def require(self, round_id: str, offering_id: str, *, counting_for: str | None = None) -> None:
+        """404 unless the round and the offering exist. A student's select that names an unknown
+        one never reaches the gate, where selects are counted: with ``counting_for`` it counts in
+        that student's budget for everything else first."""
+        try:
+            await self._catalog.require_round(round_id)
+            await self._catalog.require_offering(offering_id)
+        except errors.NotFound:
+            if counting_for is not None:
+                await self._rate_limit.check(counting_for, None)
+            raise
 
     async def select(self, intent: SelectIntent) -> Selection | RecordedAnswer:
         """Decide and commit a selection; with ``intent.rate``, the student's rate limit is counted

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import msgspec
 
+from courses.cached import CachedCatalog
 from courses.models import Selection
 from lib.database import connection
 from lib.sql import NamedQueries
@@ -29,17 +30,26 @@ class RoundStats(msgspec.Struct):
 
 
 class Roster:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, catalog: CachedCatalog) -> None:
         self._pool = pool
+        self._catalog = catalog
+
+    async def require_round(self, round_id: str) -> None:
+        """404 unless the round exists."""
+        await self._catalog.require_round(round_id)
 
     async def of_student(self, round_id: str, student_id: str) -> list[Selection]:
-        """The student's current selections in the round, with waitlist positions."""
+        """The student's current selections in the round, with waitlist positions; 404 for an
+        unknown round."""
+        await self._catalog.require_round(round_id)
         async with connection(self._pool) as conn:
             rows = await conn.fetch(_sql("student_selections"), round_id, student_id)
         return [msgspec.convert(dict(r.items()), Selection) for r in rows]
 
     async def stats(self, round_id: str) -> RoundStats:
-        """Current enrolled and waitlisted counts, from one consistent snapshot."""
+        """Current enrolled and waitlisted counts, from one consistent snapshot; 404 for an
+        unknown round."""
+        await self._catalog.require_round(round_id)
         async with (
             connection(self._pool) as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),

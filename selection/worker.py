@@ -123,6 +123,7 @@ class Worker:
         )
         catalog = CachedCatalog(pool)
         refusals = RefusalLog(commit_pool) if settings.audit_refusals else None
+        rate_limit = StudentRateLimit(gate, settings.rate_limit)
         sync = SeatGateSync(pool, gate, writer, recovery, catalog)
         rounds = RoundRegistry(pool, sync)
         worker = cls(
@@ -144,11 +145,11 @@ class Worker:
             offerings=OfferingCatalog(pool, sync),
             audit=AuditTrail(pool),
             catalog=catalog,
-            enrollment=Enrollment(pool, gate, writer, refusals),
+            enrollment=Enrollment(pool, gate, writer, catalog, rate_limit, refusals),
             browse=Browse(catalog, rounds, gate),
-            roster=Roster(pool),
+            roster=Roster(pool, catalog),
             dead_letters=DeadLetters(pool),
-            rate_limit=StudentRateLimit(gate, settings.rate_limit),
+            rate_limit=rate_limit,
         )
         with contextlib.suppress(Exception):
             await worker.students.preload()

@@ -46,10 +46,7 @@ class ForceSelect(Body):
     summary="Live fill of a round",
     responses=problems(errors.ValidationFailed, errors.NotFound),
 )
-async def round_stats(
-    catalog: NamedDependency[CachedCatalog], roster: NamedDependency[Roster], round_id: PathId
-) -> RoundStats:
-    await catalog.require_round(round_id)
+async def round_stats(roster: NamedDependency[Roster], round_id: PathId) -> RoundStats:
     return await roster.stats(round_id)
 
 
@@ -84,12 +81,11 @@ async def _csv_stream(rows: AsyncIterator[Selection]) -> AsyncIterator[bytes]:
     responses=problems(errors.ValidationFailed, errors.NotFound),
 )
 async def enrollments(
-    catalog: NamedDependency[CachedCatalog],
     roster: NamedDependency[Roster],
     round_id: PathId,
     format: Annotated[Literal["csv", "json"], QueryParameter()] = "json",
 ) -> Stream:
-    await catalog.require_round(round_id)
+    await roster.require_round(round_id)
     rows = roster.enrollments(round_id)
     if format == "csv":
         return Stream(

@@ -10,7 +10,6 @@ from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from courses.cached import CachedCatalog
 from courses.models import Body, Category, Id, Round, Selection
 from lib import errors
 from quota.intents import DropIntent, SelectIntent
@@ -89,14 +88,9 @@ async def list_offerings(
     responses=problems(errors.ValidationFailed, errors.NotFound, errors.RateLimited),
 )
 async def my_selections(
-    request: Request[Any, Any, Any],
-    catalog: NamedDependency[CachedCatalog],
-    roster: NamedDependency[Roster],
-    round_id: PathId,
+    request: Request[Any, Any, Any], roster: NamedDependency[Roster], round_id: PathId
 ) -> list[Selection]:
-    student = registered_student(request)
-    await catalog.require_round(round_id)
-    return await roster.of_student(round_id, student.id)
+    return await roster.of_student(round_id, registered_student(request).id)
 
 
 @post(
@@ -115,9 +109,7 @@ async def my_selections(
 )
 async def select(
     request: Request[Any, Any, Any],
-    catalog: NamedDependency[CachedCatalog],
     enrollment: NamedDependency[Enrollment],
-    rate_limit: NamedDependency[StudentRateLimit],
     round_id: PathId,
     data: JSONBody[SelectBody],
     idempotency_key: IdempotencyKey = None,
@@ -126,14 +118,7 @@ async def select(
     claim = (
         claim_from(idempotency_key, "POST", request.url.path, _encode(data)) if idempotency_key is not None else None
     )
-    try:
-        await catalog.require_round(round_id)
-        await catalog.require_offering(data.offering_id)
-    except errors.NotFound:
-        # The request does not reach the gate, where a select's rate limit is counted: it counts
-        # in the student's budget for everything else.
-        await rate_limit.check(student.id, None)
-        raise
+    await enrollment.require(round_id, data.offering_id, counting_for=student.id)
     outcome = await enrollment.select(
         SelectIntent(
             round_id=round_id,
@@ -144,7 +129,7 @@ async def select(
             actor=student.id,
             role="student",
             claim=claim,
-            rate=rate_limit.rate,
+            rate=enrollment.student_rate,
         )
     )
     if isinstance(outcome, RecordedAnswer):
@@ -169,7 +154,6 @@ async def select(
 )
 async def drop(
     request: Request[Any, Any, Any],
-    catalog: NamedDependency[CachedCatalog],
     enrollment: NamedDependency[Enrollment],
     round_id: PathId,
     offering_id: PathId,
@@ -177,8 +161,7 @@ async def drop(
 ) -> Response[None]:
     student = registered_student(request)
     claim = claim_from(idempotency_key, "DELETE", request.url.path, b"")
-    await catalog.require_round(round_id)
-    await catalog.require_offering(offering_id)
+    await enrollment.require(round_id, offering_id)
     outcome = await enrollment.drop(
         DropIntent(
             round_id=round_id,
