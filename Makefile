@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help env run test lint typecheck unit unit-fast loadtest bench rehearse clean
+.PHONY: help env run test lint typecheck unit unit-fast fuzz loadtest bench rehearse clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,14 @@ unit-fast: env ## pytest without the crash tests (tests/crash: real service proc
 	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} $(BIN)/pytest --ignore=tests/crash -m "not slow" $(PYTEST_ARGS)
 
 test: lint typecheck unit ## Everything CI runs: lint, types, the whole suite
+
+FUZZ_EXAMPLES ?= 200
+FUZZ_STEPS ?= 50
+
+fuzz: env ## The generated tests (OpenAPI requests, the rules model) with large budgets (FUZZ_EXAMPLES, FUZZ_STEPS)
+	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} SELECTION_TEST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	SELECTION_TEST_MODEL_EXAMPLES=$(FUZZ_EXAMPLES) SELECTION_TEST_MODEL_STEPS=$(FUZZ_STEPS) \
+	$(BIN)/pytest tests/api/test_schema_fuzz.py tests/api/test_rules_model.py $(PYTEST_ARGS)
 
 LOADTEST_HOST ?= http://127.0.0.1:8000
 LOADTEST_ARGS ?=

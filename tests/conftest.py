@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import asyncpg
+import hypothesis
 import pytest
 import redis.asyncio as aioredis
+from hypothesis.configuration import set_hypothesis_home_dir
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -18,6 +22,18 @@ from tests.stores import Stores, test_stores, with_database
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 _counter = itertools.count(1)
+
+# Generated tests start afresh each run: no example database to replay from or to leave behind.
+hypothesis.settings.register_profile("selection", database=None)
+hypothesis.settings.load_profile("selection")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis's caches (some written while tests are collected) go to a temporary directory
+    removed at the end of the run, not to a `.hypothesis/` folder in the work tree."""
+    home = tempfile.mkdtemp(prefix="selection-hypothesis-")
+    set_hypothesis_home_dir(home)
+    config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,13 @@ import csv
 import datetime as dt
 import io
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, post
 from litestar.di import NamedDependency
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Reference, Schema
 from litestar.params import JSONBody, QueryParameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -27,7 +29,7 @@ from selection.idempotency import RecordedAnswer
 from selection.refusals import SELECT_REFUSALS
 from selection.roster import Roster, RoundStats
 from selection.web.auth import admin_only, principal_of
-from selection.web.problems import BODY, problems
+from selection.web.problems import BODY, answer, problems
 from selection.web.request_shape import PathId, json_only
 
 _encode = msgspec.json.Encoder().encode
@@ -75,10 +77,25 @@ async def _csv_stream(rows: AsyncIterator[Selection]) -> AsyncIterator[bytes]:
     yield buffer.getvalue().encode()
 
 
+@dataclass
+class EnrollmentsExport(Operation):
+    """The export's operation: its 200 is JSON or CSV by ``format``, two types the framework cannot
+    describe for one stream; the JSON one is given in ``responses=``, the CSV one added here."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if ok is not None and not isinstance(ok, Reference) and ok.content is not None:
+            ok.content["text/csv"] = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
+
+
 @get(
     "/rounds/{round_id:str}/enrollments",
     summary="Every current selection, streamed (CSV or JSON)",
-    responses=problems(errors.ValidationFailed, errors.NotFound),
+    operation_class=EnrollmentsExport,
+    responses={
+        200: answer(list[Selection], "Every current selection: a JSON array, or CSV with a header row"),
+        **problems(errors.ValidationFailed, errors.NotFound),
+    },
 )
 async def enrollments(
     roster: NamedDependency[Roster],
@@ -90,7 +107,8 @@ async def enrollments(
     if format == "csv":
         return Stream(
             _csv_stream(rows),
-            media_type="text/csv; charset=utf-8",
+            # The framework adds the charset to a text/* type itself.
+            media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{round_id}-enrollments.csv"'},
         )
     return Stream(_json_stream(rows), media_type="application/json")
@@ -100,12 +118,16 @@ async def enrollments(
     "/rounds/{round_id:str}/selections",
     status_code=HTTP_201_CREATED,
     summary="Enroll a student (force); override skips every rule, capacity included",
-    responses=problems(
-        *BODY,
-        errors.NotFound,
-        *SELECT_REFUSALS[2:],
-        errors.Unavailable,
-    ),
+    # The answer is sent as pre-encoded bytes, so the framework cannot see its type.
+    responses={
+        201: answer(Selection, "Enrolled"),
+        **problems(
+            *BODY,
+            errors.NotFound,
+            *SELECT_REFUSALS[2:],
+            errors.Unavailable,
+        ),
+    },
 )
 async def force_enroll(
     request: Request[Any, Any, Any],

@@ -110,7 +110,13 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
     )
 
 
-# --- how routes describe their error answers in the OpenAPI document ---
+# --- how routes describe their answers in the OpenAPI document ---
+
+
+def answer(data: Any, description: str) -> ResponseSpec:
+    """A success answer for ``responses=``, where the framework cannot see it: a body sent as
+    pre-encoded bytes, a second success status, or none (``data`` ``None``)."""
+    return ResponseSpec(data_container=data, description=description, generate_examples=False)
 
 
 class Problem(msgspec.Struct, kw_only=True):

@@ -13,14 +13,14 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_
 from courses.models import Body, Category, Id, Round, Selection
 from lib import errors
 from quota.intents import DropIntent, SelectIntent
-from selection.browse import Browse
+from selection.browse import Browse, OfferingView
 from selection.enrollment import Enrollment
 from selection.idempotency import HEADER, RecordedAnswer, claim_from
 from selection.rate_limit import StudentRateLimit
 from selection.refusals import SELECT_REFUSALS
 from selection.roster import Roster
 from selection.web.auth import registered_student
-from selection.web.problems import BODY, problems
+from selection.web.problems import BODY, answer, problems
 from selection.web.request_shape import PathId, require_json
 
 _encode = msgspec.json.Encoder().encode
@@ -66,9 +66,13 @@ async def list_rounds(request: Request[Any, Any, Any], browse: NamedDependency[B
 @get(
     "/rounds/{round_id:str}/offerings",
     summary="Every offering of a round, with live seats",
-    responses=problems(
-        errors.ValidationFailed, errors.NotFound, errors.RoundNotOpen, errors.RateLimited, errors.Unavailable
-    ),
+    # The page is sent as pre-encoded bytes, so the framework cannot see its type.
+    responses={
+        200: answer(list[OfferingView], "Every offering of the round, with live seats"),
+        **problems(
+            errors.ValidationFailed, errors.NotFound, errors.RoundNotOpen, errors.RateLimited, errors.Unavailable
+        ),
+    },
 )
 async def list_offerings(
     request: Request[Any, Any, Any],
@@ -98,14 +102,19 @@ async def my_selections(
     opt={RATE_COUNTED_BY_GATE: True},
     status_code=HTTP_201_CREATED,
     summary="Select an offering (201 enrolled, 202 waitlisted)",
-    responses=problems(
-        *BODY,
-        errors.NotFound,
-        *SELECT_REFUSALS,
-        errors.IdempotencyConflict,
-        errors.RateLimited,
-        errors.Unavailable,
-    ),
+    # The answer is sent as pre-encoded bytes with one of two statuses: both are described here.
+    responses={
+        201: answer(Selection, "Enrolled"),
+        202: answer(Selection, "Waitlisted, with the place in the queue (`position`)"),
+        **problems(
+            *BODY,
+            errors.NotFound,
+            *SELECT_REFUSALS,
+            errors.IdempotencyConflict,
+            errors.RateLimited,
+            errors.Unavailable,
+        ),
+    },
 )
 async def select(
     request: Request[Any, Any, Any],
@@ -142,15 +151,19 @@ async def select(
     "/rounds/{round_id:str}/selections/{offering_id:str}",
     status_code=HTTP_204_NO_CONTENT,
     summary="Drop a selection or a waitlist place",
-    responses=problems(
-        errors.ValidationFailed,
-        errors.NotFound,
-        errors.RoundNotOpen,
-        errors.DropNotAllowed,
-        errors.IdempotencyConflict,
-        errors.RateLimited,
-        errors.Unavailable,
-    ),
+    # No body; the framework would describe the handler's Response[None] as a JSON null.
+    responses={
+        204: answer(None, "Dropped"),
+        **problems(
+            errors.ValidationFailed,
+            errors.NotFound,
+            errors.RoundNotOpen,
+            errors.DropNotAllowed,
+            errors.IdempotencyConflict,
+            errors.RateLimited,
+            errors.Unavailable,
+        ),
+    },
 )
 async def drop(
     request: Request[Any, Any, Any],

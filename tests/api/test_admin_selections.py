@@ -110,7 +110,7 @@ async def test_enrollments_export_json_and_csv(
     ]
     assert set(rows[0]) == {"round_id", "offering_id", "student_id", "status", "position", "created_at"}
     response = await client.get(f"{ADMIN}/rounds/{R}/enrollments?format=csv", headers=admin)
-    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
     table = list(csv.reader(io.StringIO(response.text)))
     assert table[0] == ["round_id", "offering_id", "student_id", "status", "position", "created_at"]
     assert [r[2:5] for r in table[1:]] == [["s1", "enrolled", ""], ["s2", "waitlisted", "1"]]
