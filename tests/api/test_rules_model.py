@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -313,7 +314,8 @@ class Arena:
 
     def dispose(self, settings: Settings) -> None:
         assert settings.database_url is not None
-        name = settings.database_url.rsplit("/", 1)[1]
+        # The path, not the last "/": an embedded server's URL names its socket folder in the query.
+        name = urlsplit(settings.database_url).path.lstrip("/")
         self.portal.call(self._admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self.portal.call(self._forget, settings.redis_namespace)
 
