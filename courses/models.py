@@ -31,6 +31,13 @@ Limit = Annotated[int, msgspec.Meta(ge=0, le=1000)]
 #: RFC 3339 requires an offset; a time without one would be read in some unknown zone.
 Instant = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 LimitKey = Literal["pe", "arts", "labor", "total"]
+FairStartSeconds = Annotated[int, msgspec.Meta(ge=0, le=600)]
+#: A sha256 in hex; stored lower-case.
+Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-fA-F]{64}(?!\n)$", min_length=64, max_length=64)]
+#: A draw's seed: 1-128 printable ASCII characters (space included).
+Seed = Annotated[str, msgspec.Meta(pattern=r"^[\x20-\x7e]{1,128}(?!\n)$", min_length=1, max_length=128)]
+#: A wish list holds at most this many offerings.
+MAX_WISHES = 50
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -123,9 +130,17 @@ class RoundCreate(Body):
     limits: dict[LimitKey, Limit] = {}
     allow_drop: bool = True
     waitlist: bool = False
+    #: In an ``fcfs`` round, selects in the first N seconds are held and decided together.
+    fair_start_seconds: FairStartSeconds = 0
+    #: The round whose current selections are copied into this one when it first opens.
+    continues: Id | None = None
+    #: Commit-reveal for a lottery round: the draw's seed must hash to this.
+    seed_sha256: Sha256Hex | None = None
 
 
 class Round(msgspec.Struct, kw_only=True):
+    """A round as students see it."""
+
     id: str
     name: str
     mode: Mode
@@ -137,6 +152,46 @@ class Round(msgspec.Struct, kw_only=True):
     limits: dict[str, int]
     allow_drop: bool
     waitlist: bool
+    fair_start_seconds: int
+    continues: str | None
+    seed_sha256: str | None
+
+
+class AdminRound(Round, kw_only=True):
+    """A round as administrators see it: with the seeds, once there are any."""
+
+    #: Set by the service when an ``fcfs`` round with a fair-start window first opens.
+    fair_start_seed: str | None
+    #: The seed the lottery was drawn with; ``null`` until the draw.
+    drawn_seed: str | None
+
+
+class WishList(Body):
+    """A student's ranked wishes, best first; an empty list withdraws."""
+
+    offering_ids: Annotated[list[Id], msgspec.Meta(max_length=MAX_WISHES)]
+
+
+class Wishes(msgspec.Struct, kw_only=True):
+    round_id: str
+    offering_ids: list[str]
+    updated_at: dt.datetime | None
+
+
+class DrawRequest(Body):
+    seed: Seed
+
+
+class DrawResult(msgspec.Struct, kw_only=True):
+    round_id: str
+    seed: str
+    seed_sha256: str
+    #: Students with a (non-empty) wish list.
+    students: int
+    #: Selections the draw made.
+    enrolled: int
+    #: Students who got none of their wishes.
+    unplaced: int
 
 
 SelectionStatus = Literal["enrolled", "waitlisted"]

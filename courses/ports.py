@@ -14,6 +14,10 @@ class GateSync(Protocol):
     async def round_changed(self, round_id: str) -> None:
         """A round was created or changed state in PostgreSQL."""
 
+    async def round_reloaded(self, round_id: str) -> None:
+        """A round's selections were written in PostgreSQL outside the gate (a draw, a carry-over):
+        the gate's state for it is replaced by PostgreSQL's before it decides again."""
+
     async def offering_changed(self, offering_id: str) -> None:
         """An offering's schedule, category or eligibility changed in PostgreSQL."""
 

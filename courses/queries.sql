@@ -82,10 +82,61 @@ WHERE NOT EXISTS (SELECT 1 FROM offerings o WHERE o.id = t.id)
 ORDER BY id;
 
 -- name: insert_round
-INSERT INTO rounds (id, name, mode, state, opens_at, closes_at, eligibility, limits, allow_drop, waitlist)
-VALUES ($1, $2, $3, 'draft', $4, $5, $6::text::jsonb, $7::text::jsonb, $8, $9)
+INSERT INTO rounds (id, name, mode, state, opens_at, closes_at, eligibility, limits, allow_drop, waitlist,
+                    fair_start_seconds, continues, seed_sha256)
+VALUES ($1, $2, $3, 'draft', $4, $5, $6::text::jsonb, $7::text::jsonb, $8, $9, $10, $11, $12)
 ON CONFLICT (id) DO NOTHING
 RETURNING id;
+
+-- name: continued_round
+-- The round a new round continues, with the offerings of its that the new round ($2) lacks.
+SELECT r.id, r.mode, r.state, r.drawn_at,
+       coalesce(array_agg(ro.offering_id ORDER BY ro.position)
+                    FILTER (WHERE ro.offering_id IS NOT NULL AND NOT ro.offering_id = ANY ($2::text[])), '{}')
+           AS missing
+FROM rounds r LEFT JOIN round_offerings ro ON ro.round_id = r.id
+WHERE r.id = $1
+GROUP BY r.id;
+
+-- name: round_for_open
+SELECT id, mode, state, opened_at, continues, fair_start_seconds FROM rounds WHERE id = $1 FOR UPDATE;
+
+-- name: open_round
+-- The first opening stamps the time the fair-start window runs from, and its seed.
+UPDATE rounds SET state = 'open', state_version = state_version + 1, updated_at = now(),
+                  opened_at = coalesce(opened_at, now()),
+                  fair_start_seed = coalesce(fair_start_seed, $2)
+WHERE id = $1
+RETURNING opened_at, fair_start_seed;
+
+-- name: retire_gate_state
+-- Selections written outside the gate: whatever state the gate holds for the round is now of an
+-- older generation, so no worker decides with it, nor commits what it decided, until it is rebuilt.
+UPDATE rounds SET generation = generation + 1 WHERE id = $1;
+
+-- name: carry_over
+-- Every current selection of round $2 copied into round $1, in the order it was made (a waiting
+-- student keeps their place in line); each gets a sequence number of round $1 above any it has.
+WITH base AS (
+    SELECT greatest((SELECT coalesce(max(seq), 0) FROM selections WHERE round_id = $1),
+                    (SELECT coalesce(max(seq), 0) FROM audit_events WHERE round_id = $1)) AS seq
+), source AS (
+    SELECT s.*, row_number() OVER (ORDER BY s.seq, s.student_id, s.offering_id) AS n
+    FROM selections s
+    WHERE s.round_id = $2 AND s.status IN ('enrolled', 'waitlisted')
+), copied AS (
+    INSERT INTO selections (round_id, offering_id, student_id, status, seq, wait_seq, created_at, updated_at)
+    SELECT $1, source.offering_id, source.student_id, source.status, base.seq + source.n,
+           CASE WHEN source.status = 'waitlisted' THEN base.seq + source.n END, source.created_at, now()
+    FROM source, base
+    ORDER BY source.n
+    ON CONFLICT (round_id, student_id, offering_id) DO NOTHING
+    RETURNING student_id, offering_id, status, seq
+)
+INSERT INTO audit_events (actor, role, action, round_id, student_id, offering_id, outcome, detail, seq)
+SELECT $3, 'admin', 'carry_over', $1, student_id, offering_id, status, 'from round ' || $2, seq
+FROM copied
+RETURNING 1;
 
 -- name: insert_round_offerings
 INSERT INTO round_offerings (round_id, offering_id, position)
@@ -94,6 +145,7 @@ FROM unnest($2::text[]) WITH ORDINALITY AS t(id, position);
 
 -- name: rounds
 SELECT r.id, r.name, r.mode, r.state, r.opens_at, r.closes_at, r.eligibility, r.limits, r.allow_drop, r.waitlist,
+       r.fair_start_seconds, r.continues, r.seed_sha256, r.fair_start_seed, r.drawn_seed,
        coalesce(array_agg(ro.offering_id ORDER BY ro.position) FILTER (WHERE ro.offering_id IS NOT NULL), '{}')
            AS offering_ids
 FROM rounds r LEFT JOIN round_offerings ro ON ro.round_id = r.id
@@ -112,6 +164,7 @@ SELECT state FROM rounds WHERE id = $1;
 
 -- name: visible_rounds
 SELECT r.id, r.name, r.mode, r.state, r.opens_at, r.closes_at, r.eligibility, r.limits, r.allow_drop, r.waitlist,
+       r.fair_start_seconds, r.continues, r.seed_sha256, r.fair_start_seed, r.drawn_seed,
        coalesce(array_agg(ro.offering_id ORDER BY ro.position) FILTER (WHERE ro.offering_id IS NOT NULL), '{}')
            AS offering_ids
 FROM rounds r LEFT JOIN round_offerings ro ON ro.round_id = r.id

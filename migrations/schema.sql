@@ -59,7 +59,17 @@ CREATE TABLE rounds (
     -- holds and takes a state only from a newer version (an upkeep loop that read an older state
     -- never undoes an administrator's pause or close).
     state_version  bigint NOT NULL DEFAULT 0,
-    CHECK (opens_at IS NULL OR closes_at IS NULL OR closes_at > opens_at)
+    -- (0006) Fair rounds: see docs/API.md and migrations/0006_fair_rounds.sql.
+    fair_start_seconds integer NOT NULL DEFAULT 0 CHECK (fair_start_seconds BETWEEN 0 AND 600),
+    continues      text REFERENCES rounds (id) CONSTRAINT rounds_continues_check CHECK (continues <> id),
+    seed_sha256    text CHECK (seed_sha256 ~ '^[0-9a-f]{64}$'),
+    fair_start_seed text,
+    opened_at      timestamptz,
+    drawn_seed     text,
+    drawn_at       timestamptz,
+    draw_result    jsonb,
+    CHECK (opens_at IS NULL OR closes_at IS NULL OR closes_at > opens_at),
+    CONSTRAINT rounds_drawn_check CHECK ((drawn_seed IS NULL) = (drawn_at IS NULL))
 );
 
 CREATE TABLE round_offerings (
@@ -88,6 +98,15 @@ CREATE TABLE selections (
     CHECK ((status = 'waitlisted') = (wait_seq IS NOT NULL))
 );
 CREATE INDEX selections_by_offering ON selections (round_id, offering_id, status);
+
+-- (0006) A student's latest wish list in a lottery round; an empty list is a withdrawal.
+CREATE TABLE wishes (
+    round_id     text NOT NULL REFERENCES rounds (id),
+    student_id   text NOT NULL REFERENCES students (id),
+    offering_ids text[] NOT NULL CHECK (cardinality(offering_ids) <= 50),
+    updated_at   timestamptz NOT NULL,
+    PRIMARY KEY (round_id, student_id)
+);
 
 CREATE TABLE audit_events (
     id           bigserial PRIMARY KEY,

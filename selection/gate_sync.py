@@ -51,6 +51,13 @@ class SeatGateSync:
             # PostgreSQL has the change; recovery loads the round as soon as Redis answers.
             raise errors.Unavailable("Recorded, but the admission gate is unreachable; it catches up shortly") from exc
 
+    async def round_reloaded(self, round_id: str) -> None:
+        self._catalog.forget()
+        try:
+            await self._recovery.rebuild(round_id, force=True)
+        except GateUnavailable as exc:
+            raise errors.Unavailable("Recorded, but the admission gate is unreachable; it catches up shortly") from exc
+
     async def offering_changed(self, offering_id: str) -> None:
         self._catalog.forget()
         rows = await self._pool.fetch(_sql("offering_in_rounds"), offering_id)

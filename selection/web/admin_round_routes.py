@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from courses.models import Round, RoundCreate
+from courses.models import AdminRound, RoundCreate
 from courses.rounds import RoundRegistry
 from lib import errors
 from selection.web.auth import principal_of
@@ -27,17 +27,17 @@ Rounds = NamedDependency[RoundRegistry]
     opt=json_body(RoundCreate),
     responses=problems(*BODY, errors.AlreadyExists),
 )
-async def create_round(request: Request[Any, Any, Any], rounds: Rounds, data: JSONBody[RoundCreate]) -> Round:
+async def create_round(request: Request[Any, Any, Any], rounds: Rounds, data: JSONBody[RoundCreate]) -> AdminRound:
     return await rounds.create(data, principal_of(request).sub)
 
 
 @get("/rounds", summary="Every round", responses=problems())
-async def list_rounds(rounds: Rounds) -> list[Round]:
+async def list_rounds(rounds: Rounds) -> list[AdminRound]:
     return await rounds.every()
 
 
 @get("/rounds/{round_id:str}", summary="One round", responses=problems(errors.ValidationFailed, errors.NotFound))
-async def get_round(rounds: Rounds, round_id: PathId) -> Round:
+async def get_round(rounds: Rounds, round_id: PathId) -> AdminRound:
     return await rounds.get(round_id)
 
 
@@ -50,12 +50,12 @@ _MOVE_PROBLEMS = problems(errors.ValidationFailed, errors.NotFound, errors.Inval
     status_code=HTTP_200_OK,
     responses=_MOVE_PROBLEMS,
 )
-async def open_round(request: Request[Any, Any, Any], rounds: Rounds, round_id: PathId) -> Round:
+async def open_round(request: Request[Any, Any, Any], rounds: Rounds, round_id: PathId) -> AdminRound:
     return await rounds.move(round_id, "open", principal_of(request).sub)
 
 
 @post("/rounds/{round_id:str}/pause", summary="Pause an open round", status_code=HTTP_200_OK, responses=_MOVE_PROBLEMS)
-async def pause_round(request: Request[Any, Any, Any], rounds: Rounds, round_id: PathId) -> Round:
+async def pause_round(request: Request[Any, Any, Any], rounds: Rounds, round_id: PathId) -> AdminRound:
     return await rounds.move(round_id, "pause", principal_of(request).sub)
 
 
@@ -65,7 +65,7 @@ async def pause_round(request: Request[Any, Any, Any], rounds: Rounds, round_id:
     status_code=HTTP_200_OK,
     responses=_MOVE_PROBLEMS,
 )
-async def close_round(request: Request[Any, Any, Any], rounds: Rounds, round_id: PathId) -> Round:
+async def close_round(request: Request[Any, Any, Any], rounds: Rounds, round_id: PathId) -> AdminRound:
     return await rounds.move(round_id, "close", principal_of(request).sub)
 
 

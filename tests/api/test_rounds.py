@@ -42,6 +42,11 @@ async def test_create_defaults_and_round_trip(client: Client, admin: dict[str, s
         "limits": {},
         "allow_drop": True,
         "waitlist": False,
+        "fair_start_seconds": 0,
+        "continues": None,
+        "seed_sha256": None,
+        "fair_start_seed": None,
+        "drawn_seed": None,
     }
     got = await client.get(f"{ADMIN}/rounds/r1", headers=admin)
     assert got.status_code == 200
