@@ -179,22 +179,28 @@ class Lottery:
         return result
 
     async def draw_input(self, round_id: str) -> DrawInput:
-        async with connection(self._pool) as conn:
-            row = _lottery(await conn.fetchrow(_sql("draw_round"), round_id), round_id)
-            if row["drawn_seed"] is not None:
-                return await _drawn_input(conn, row)
-            return await read_input(conn, row)
+        return await export(self._pool, round_id)
 
-    async def verify(self, round_id: str) -> Verification:
-        """Recompute a drawn round from its stored draw input; compare with the stored placements."""
-        document = await self.draw_input(round_id)
-        if document.seed is None or document.placements is None:
-            raise errors.InvalidTransition(f"Round {round_id} has not been drawn", action="verify")
-        recomputed = draw(document, document.seed)
-        return Verification(
-            round_id=round_id,
-            seed=document.seed,
-            stored=len(document.placements),
-            recomputed=len(recomputed),
-            differences=compare(recomputed, document.placements),
-        )
+
+async def export(pool: asyncpg.Pool, round_id: str) -> DrawInput:
+    """The draw input: before the draw, what a draw would use now; after it, what it used."""
+    async with connection(pool) as conn:
+        row = _lottery(await conn.fetchrow(_sql("draw_round"), round_id), round_id)
+        if row["drawn_seed"] is not None:
+            return await _drawn_input(conn, row)
+        return await read_input(conn, row)
+
+
+async def verify(pool: asyncpg.Pool, round_id: str) -> Verification:
+    """Recompute a drawn round from its stored draw input; compare with the stored placements."""
+    document = await export(pool, round_id)
+    if document.seed is None or document.placements is None:
+        raise errors.InvalidTransition(f"Round {round_id} has not been drawn", action="verify")
+    recomputed = draw(document, document.seed)
+    return Verification(
+        round_id=round_id,
+        seed=document.seed,
+        stored=len(document.placements),
+        recomputed=len(recomputed),
+        differences=compare(recomputed, document.placements),
+    )
