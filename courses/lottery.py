@@ -4,6 +4,8 @@ transaction, the gate reloaded after; the draw input exported; a drawn round ver
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 
 import asyncpg
 import msgspec
@@ -19,6 +21,7 @@ from lib.database import connection, transaction
 from lib.sql import Connection, NamedQueries
 
 _sql = NamedQueries("courses", "queries.sql")
+log = logging.getLogger("courses.lottery")
 _encode = msgspec.json.Encoder(order="deterministic").encode
 
 
@@ -115,12 +118,23 @@ def compare(expected: list[Placement], stored: list[Placement]) -> list[str]:
     return differences
 
 
+class DrawTimings(msgspec.Struct, kw_only=True):
+    """Seconds spent by the last draw: reading its input, computing, writing and committing, and
+    reloading the gate (logged, and read by loadtests/draw_bench.py)."""
+
+    read: float = 0.0
+    compute: float = 0.0
+    commit: float = 0.0
+    gate: float = 0.0
+
+
 class Lottery:
-    """Draws lottery rounds, exports what a draw depends on, verifies a draw."""
+    """Draws lottery rounds, exports what a draw depends on."""
 
     def __init__(self, pool: asyncpg.Pool, sync: GateSync) -> None:
         self._pool = pool
         self._sync = sync
+        self.last_timings = DrawTimings()
 
     async def draw(self, round_id: str, seed: str, actor: str) -> DrawResult:
         """Draw the round once: every placement, its audit and the round's mark in one transaction,
@@ -141,9 +155,12 @@ class Lottery:
                 raise errors.InvalidTransition(
                     f"Round {round_id} was drawn already, with another seed", state=row["state"], action="draw"
                 )
+            started = time.perf_counter()
             await conn.execute(_sql("lock_round_changes"), round_id)
             document = await read_input(conn, row)
+            read = time.perf_counter()
             placements = draw(document, seed)
+            computed = time.perf_counter()
             placed_students = {p.student_id for p in placements}
             result = DrawResult(
                 round_id=round_id,
@@ -174,8 +191,16 @@ class Lottery:
                 f" {wishes}; draw input sha256 {sha256_hex(stored_input)}",
                 round_id=round_id,
             )
+        committed = time.perf_counter()
         # The seats were written outside the gate: it counts them before it decides again.
         await self._sync.round_reloaded(round_id)
+        self.last_timings = DrawTimings(
+            read=read - started,
+            compute=computed - read,
+            commit=committed - computed,
+            gate=time.perf_counter() - committed,
+        )
+        log.info("lottery drawn", extra={"round_id": round_id, **msgspec.structs.asdict(self.last_timings)})
         return result
 
     async def draw_input(self, round_id: str) -> DrawInput:
