@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help env run test lint typecheck unit unit-fast fuzz loadtest bench rehearse clean
+.PHONY: help env run test lint typecheck unit unit-fast fuzz loadtest bench draw-bench rehearse clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ loadtest: env ## Rehearse a round opening under locust, check, report (LOADTEST_
 	XDG_RUNTIME_DIR=$(RUNTIME_DIR) LOADTEST_HOST=$(LOADTEST_HOST) $(BIN)/python -m loadtests.opening $(LOADTEST_ARGS)
 
 BENCH_ARGS ?=
+
+draw-bench: env ## The lottery's draw at the demo's size (7,390 students, 8-12 wishes each), timed
+	$(BIN)/python -m loadtests.draw_bench
 
 bench: env ## Durable selects: product vs naive design vs no-op floor vs gate ceiling, one report (BENCH_ARGS)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }

@@ -184,3 +184,107 @@ ORDER BY ro.position;
 
 -- name: offering_exists
 SELECT EXISTS (SELECT 1 FROM offerings WHERE id = $1);
+
+-- name: wish_round
+SELECT id, mode, state, opens_at, closes_at, eligibility FROM rounds WHERE id = $1;
+
+-- name: wish_round_locked
+-- Held until the list is stored: a close waits for it, so its summary counts every list it let in.
+SELECT id, mode, state, opens_at, closes_at, eligibility FROM rounds WHERE id = $1 FOR SHARE;
+
+-- name: wish_offerings
+-- The round's offerings among the wished ones, with their eligibility.
+SELECT o.id, o.eligibility
+FROM round_offerings ro JOIN offerings o ON o.id = ro.offering_id
+WHERE ro.round_id = $1 AND ro.offering_id = ANY ($2::text[]);
+
+-- name: put_wishes
+-- The latest list wins; each hand-in is counted (the audit trail sums the counts, see courses/wishes.py).
+INSERT INTO wishes (round_id, student_id, offering_ids, updated_at, edits)
+VALUES ($1, $2, $3, now(), 1)
+ON CONFLICT (round_id, student_id) DO UPDATE
+    SET offering_ids = excluded.offering_ids, updated_at = excluded.updated_at, edits = wishes.edits + 1
+RETURNING offering_ids, updated_at;
+
+-- name: wishes_of
+SELECT offering_ids, updated_at FROM wishes WHERE round_id = $1 AND student_id = $2;
+
+-- name: wish_summary
+-- A lottery round's wish lists in one line of the audit trail: lists, non-empty ones, hand-ins.
+SELECT count(w.student_id) AS lists,
+       count(w.student_id) FILTER (WHERE cardinality(w.offering_ids) > 0) AS non_empty,
+       coalesce(sum(w.edits), 0)::bigint AS edits
+FROM rounds r LEFT JOIN wishes w ON w.round_id = r.id
+WHERE r.id = $1 AND r.mode = 'lottery'
+GROUP BY r.id;
+
+-- name: draw_round
+SELECT id, mode, state, limits, eligibility, seed_sha256, drawn_seed, drawn_at, draw_result, draw_input
+FROM rounds WHERE id = $1;
+
+-- name: draw_round_locked
+-- Concurrent draws of one round queue here; the second finds the round drawn.
+SELECT id, mode, state, limits, eligibility, seed_sha256, drawn_seed, drawn_at, draw_result, draw_input
+FROM rounds WHERE id = $1 FOR UPDATE;
+
+-- name: lock_round_changes
+-- The gate's lock on the round, taken exclusively (as quota/queries.sql's lock_round_exclusive):
+-- every group commit into the round finishes first, and none starts until the draw is committed.
+SELECT pg_advisory_xact_lock(hashtext('gate:' || $1::text));
+
+-- name: draw_offerings
+SELECT o.id, o.capacity, o.category, o.schedule, o.eligibility
+FROM round_offerings ro JOIN offerings o ON o.id = ro.offering_id
+WHERE ro.round_id = $1
+ORDER BY ro.position;
+
+-- name: held_seats
+SELECT student_id, offering_id FROM selections
+WHERE round_id = $1 AND status = 'enrolled'
+ORDER BY student_id, offering_id;
+
+-- name: wishers
+SELECT s.id, s.cohort, s.degree, s.campus, w.offering_ids
+FROM wishes w JOIN students s ON s.id = w.student_id
+WHERE w.round_id = $1 AND cardinality(w.offering_ids) > 0
+ORDER BY s.id;
+
+-- name: insert_draw
+-- The draw's placements ($2..$5, in the draw's order) as enrolled selections with sequence numbers
+-- of the round above any it has, kept as drawn in draw_placements, one audit event each (every
+-- data-modifying part of the statement runs, whether or not the last one reads it).
+WITH base AS (
+    SELECT greatest((SELECT coalesce(max(seq), 0) FROM selections WHERE round_id = $1),
+                    (SELECT coalesce(max(seq), 0) FROM audit_events WHERE round_id = $1)) AS seq
+), placed AS (
+    SELECT p.student_id, p.offering_id, p.pass, p.rank, p.ordinal::integer AS ordinal, base.seq + p.ordinal AS seq
+    FROM unnest($2::text[], $3::text[], $4::integer[], $5::integer[])
+         WITH ORDINALITY AS p(student_id, offering_id, pass, rank, ordinal), base
+), selected AS (
+    INSERT INTO selections AS s (round_id, offering_id, student_id, status, seq, wait_seq, created_at, updated_at)
+    SELECT $1, offering_id, student_id, 'enrolled', seq, NULL, now(), now() FROM placed
+    ORDER BY ordinal
+    -- A row left by an earlier drop (or a waitlist place) becomes the drawn seat.
+    ON CONFLICT (round_id, student_id, offering_id) DO UPDATE
+        SET status = 'enrolled', seq = excluded.seq, wait_seq = NULL,
+            created_at = excluded.created_at, updated_at = excluded.updated_at
+            WHERE s.status <> 'enrolled'
+), kept AS (
+    INSERT INTO draw_placements (round_id, ordinal, student_id, offering_id, pass, rank)
+    SELECT $1, ordinal, student_id, offering_id, pass, rank FROM placed
+)
+INSERT INTO audit_events (actor, role, action, round_id, student_id, offering_id, outcome, detail, seq)
+SELECT $6, 'admin', 'draw', $1, student_id, offering_id, 'enrolled',
+       'pass ' || pass || ', wish ' || rank, seq
+FROM placed
+ORDER BY ordinal;
+
+-- name: mark_drawn
+-- Drawn, once; the generation moves on, so no gate state from before the draw is trusted again.
+UPDATE rounds SET drawn_seed = $2, drawn_at = now(), draw_result = $3::text::jsonb, draw_input = $4::text::jsonb,
+                  generation = generation + 1, updated_at = now()
+WHERE id = $1 AND drawn_seed IS NULL
+RETURNING drawn_at;
+
+-- name: draw_placements
+SELECT student_id, offering_id, pass, rank FROM draw_placements WHERE round_id = $1 ORDER BY ordinal;

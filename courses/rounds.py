@@ -11,6 +11,7 @@ import msgspec
 from courses import audit
 from courses.models import AdminRound, Eligibility, Round, RoundCreate, RoundState
 from courses.ports import GateSync
+from courses.wishes import wish_summary
 from lib import errors
 from lib.database import connection, transaction
 from lib.sql import Connection, NamedQueries
@@ -197,6 +198,8 @@ class RoundRegistry:
                     raise errors.NotFound(f"No round {round_id}")
                 raise _invalid(round_id, state, action)
             await audit.record(conn, actor, f"round.{action}", f"round is now {target}", round_id=round_id)
+            if action == "close" and (summary := await wish_summary(conn, round_id)) is not None:
+                await audit.record(conn, actor, "round.wishes", summary, round_id=round_id)
         await self._sync.round_changed(round_id)
         return await self.get(round_id)
 

@@ -68,6 +68,8 @@ CREATE TABLE rounds (
     drawn_seed     text,
     drawn_at       timestamptz,
     draw_result    jsonb,
+    -- (0007) The draw input as it stood when the round was drawn.
+    draw_input     jsonb,
     CHECK (opens_at IS NULL OR closes_at IS NULL OR closes_at > opens_at),
     CONSTRAINT rounds_drawn_check CHECK ((drawn_seed IS NULL) = (drawn_at IS NULL))
 );
@@ -105,7 +107,22 @@ CREATE TABLE wishes (
     student_id   text NOT NULL REFERENCES students (id),
     offering_ids text[] NOT NULL CHECK (cardinality(offering_ids) <= 50),
     updated_at   timestamptz NOT NULL,
-    PRIMARY KEY (round_id, student_id)
+    PRIMARY KEY (round_id, student_id),
+    -- (0007) How many times the student handed in a list: counted, not audited one by one.
+    edits        integer NOT NULL DEFAULT 0 CHECK (edits >= 0)
+);
+
+-- (0007) One row per seat a lottery's draw gave, as drawn: the pass and the rank of the wish met.
+-- Never changed afterwards (a later drop changes the selection), so the draw can be recomputed.
+CREATE TABLE draw_placements (
+    round_id     text NOT NULL REFERENCES rounds (id),
+    ordinal      integer NOT NULL CHECK (ordinal > 0),
+    student_id   text NOT NULL,
+    offering_id  text NOT NULL,
+    pass         integer NOT NULL CHECK (pass > 0),
+    rank         integer NOT NULL CHECK (rank > 0),
+    PRIMARY KEY (round_id, ordinal),
+    CONSTRAINT draw_placements_once UNIQUE (round_id, student_id, offering_id)
 );
 
 CREATE TABLE audit_events (

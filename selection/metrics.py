@@ -14,6 +14,7 @@ CHANGES = Counter("selection_changes", "Changes committed by this process's writ
 DEAD_LETTERS = Counter(
     "selection_dead_letters", "Redo-log entries PostgreSQL refused for what they hold, set aside for an operator"
 )
+WISH_LISTS = Counter("selection_wish_lists", "Wish lists handed in (each edit counted), empty ones included")
 REPLAYS = Counter("selection_idempotent_replays", "Requests answered from a recorded Idempotency-Key answer")
 COMMIT_SECONDS = Histogram(
     "selection_commit_seconds",

@@ -33,7 +33,7 @@ def refusal_error(code: str, facts: dict[str, Any], offering_id: str) -> errors.
             )
             return cls(detail, state=state)
         case "wrong_mode":
-            return cls(f"This round is a {facts.get('mode')} round; selections are not taken here")
+            return cls(f"This round is a {facts.get('mode')} round; selections and drops are not taken here")
         case "offering_not_in_round":
             return cls(f"Offering {offering_id} is not offered in this round")
         case "not_eligible":

@@ -22,9 +22,11 @@ from redis.exceptions import RedisError
 
 from courses.audit import AuditTrail
 from courses.cached import CachedCatalog
+from courses.lottery import Lottery
 from courses.offerings import OfferingCatalog
 from courses.rounds import RoundRegistry
 from courses.students import StudentDirectory
+from courses.wishes import WishBook
 from lib.database import create_pool
 from lib.errors import DomainError
 from lib.failures import DATABASE_FAILURES
@@ -69,6 +71,8 @@ class Worker:
     browse: Browse
     roster: Roster
     dead_letters: DeadLetters
+    wishes: WishBook
+    lottery: Lottery
     rate_limit: StudentRateLimit
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -149,6 +153,8 @@ class Worker:
             browse=Browse(catalog, rounds, gate),
             roster=Roster(pool, catalog),
             dead_letters=DeadLetters(pool),
+            wishes=WishBook(pool),
+            lottery=Lottery(pool, sync),
             rate_limit=rate_limit,
         )
         with contextlib.suppress(Exception):

@@ -116,3 +116,30 @@ async def check_invariants(settings: Settings) -> int:
         report = await check(pool, client, settings.redis_namespace)
     click.echo(report.text())
     return 0 if report.clean else 1
+
+
+async def verify_draw(settings: Settings, round_id: str) -> int:
+    """Recompute a drawn lottery round from PostgreSQL's draw input; 1 on any difference."""
+    from courses.lottery import verify
+    from lib.errors import DomainError
+
+    assert settings.database_url is not None
+    pool = await create_pool(settings.database_url, size=1)
+    try:
+        outcome = await verify(pool, round_id)
+    except DomainError as exc:
+        click.echo(f"round {round_id}: {exc.detail}", err=True)
+        return 1
+    finally:
+        await pool.close()
+    click.echo(
+        f"round {round_id}: seed {outcome.seed!r}; {outcome.stored} stored placement(s),"
+        f" {outcome.recomputed} recomputed"
+    )
+    if outcome.differences:
+        for line in outcome.differences[:50]:
+            click.echo(f"  {line}")
+        click.echo(f"DIFFERENT: {len(outcome.differences)} difference(s)")
+        return 1
+    click.echo("OK: the stored placements are the draw's")
+    return 0

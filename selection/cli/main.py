@@ -109,3 +109,13 @@ def check() -> None:
     from selection.cli.jobs import check_invariants
 
     sys.exit(_with_stores(_settings(), check_invariants))
+
+
+@main.command()
+@click.option("--verify", is_flag=True, required=True, help="Recompute the drawn round and compare (the only action).")
+@click.option("--round", "round_id", required=True, help="The lottery round's id.")
+def draw(verify: bool, round_id: str) -> None:
+    """Recompute a drawn lottery round from its draw input; exit 1 on any difference."""
+    from selection.cli.jobs import verify_draw
+
+    sys.exit(_with_stores(_settings(), lambda settings: verify_draw(settings, round_id)))

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request, get, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from courses.models import AdminRound, RoundCreate
+from courses.draw_input import EXAMPLE, DrawInput
+from courses.lottery import Lottery
+from courses.models import AdminRound, DrawRequest, DrawResult, RoundCreate
 from courses.rounds import RoundRegistry
 from lib import errors
 from selection.web.auth import principal_of
@@ -69,4 +74,52 @@ async def close_round(request: Request[Any, Any, Any], rounds: Rounds, round_id:
     return await rounds.move(round_id, "close", principal_of(request).sub)
 
 
-ADMIN_ROUND_HANDLERS = [create_round, list_rounds, get_round, open_round, pause_round, close_round]
+@post(
+    "/rounds/{round_id:str}/draw",
+    summary="Draw a closed lottery round (once; the same seed again answers the same)",
+    description=(
+        "Gives seats from the students' wish lists in the seeded snake order (see the draw input's `definition`),"
+        " all in one transaction. If the round was created with `seed_sha256`, the seed must hash to it."
+    ),
+    status_code=HTTP_200_OK,
+    opt=json_body(DrawRequest),
+    responses=problems(*BODY, errors.NotFound, errors.WrongMode, errors.InvalidTransition, errors.Unavailable),
+)
+async def draw_round(
+    request: Request[Any, Any, Any], lottery: NamedDependency[Lottery], round_id: PathId, data: JSONBody[DrawRequest]
+) -> DrawResult:
+    return await lottery.draw(round_id, data.seed, principal_of(request).sub)
+
+
+@get(
+    "/rounds/{round_id:str}/draw-input",
+    summary="Everything a lottery round's draw depends on, as one document",
+    description=(
+        "The round's limits and eligibility, its offerings, the seats held before the draw, the students with a"
+        " non-empty wish list and their lists; after the draw also the seed and the placements, as drawn."
+        " `docs/redraw.py` recomputes the draw from this document."
+    ),
+    responses={
+        200: ResponseSpec(
+            data_container=DrawInput,
+            description="The draw input",
+            generate_examples=False,
+            examples=[Example(summary="A drawn round", value=msgspec.to_builtins(EXAMPLE))],
+        ),
+        **problems(errors.ValidationFailed, errors.NotFound, errors.WrongMode),
+    },
+)
+async def draw_input(lottery: NamedDependency[Lottery], round_id: PathId) -> DrawInput:
+    return await lottery.draw_input(round_id)
+
+
+ADMIN_ROUND_HANDLERS = [
+    create_round,
+    list_rounds,
+    get_round,
+    open_round,
+    pause_round,
+    close_round,
+    draw_round,
+    draw_input,
+]

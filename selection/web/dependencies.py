@@ -27,6 +27,8 @@ SERVICES = (
     "browse",
     "roster",
     "dead_letters",
+    "wishes",
+    "lottery",
 )
 
 

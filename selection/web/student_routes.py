@@ -22,6 +22,7 @@ from selection.roster import Roster
 from selection.web.auth import registered_student
 from selection.web.problems import BODY, answer, problems
 from selection.web.request_shape import PathId, require_json
+from selection.web.wish_routes import WISH_HANDLERS
 
 _encode = msgspec.json.Encoder().encode
 
@@ -158,6 +159,7 @@ async def select(
             errors.ValidationFailed,
             errors.NotFound,
             errors.RoundNotOpen,
+            errors.WrongMode,
             errors.DropNotAllowed,
             errors.IdempotencyConflict,
             errors.RateLimited,
@@ -194,7 +196,7 @@ async def drop(
 
 STUDENT_ROUTER = Router(
     path="/api/v1",
-    route_handlers=[list_rounds, list_offerings, my_selections, select, drop],
+    route_handlers=[list_rounds, list_offerings, my_selections, select, drop, *WISH_HANDLERS],
     before_request=_before,
     request_max_body_size=STUDENT_BODY_LIMIT,
     tags=["student"],

@@ -1,0 +1,52 @@
+"""The students' wish lists in lottery rounds: hand one in (replacing the last), read it back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get, put
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_200_OK
+
+from courses.models import Wishes, WishList
+from courses.wishes import WishBook
+from lib import errors
+from selection.metrics import WISH_LISTS
+from selection.web.auth import registered_student
+from selection.web.problems import BODY, problems
+from selection.web.request_shape import PathId
+
+_RULES = (errors.RoundNotOpen, errors.WrongMode, errors.OfferingNotInRound, errors.NotEligible)
+
+
+@put(
+    "/rounds/{round_id:str}/wishes",
+    status_code=HTTP_200_OK,
+    summary="Hand in your ranked wish list for a lottery round (replaces the last; empty withdraws)",
+    description=(
+        "Best wish first, at most 50 offerings of the round, no repeats. Only while the lottery round is open."
+        " The draw, after the round closes, gives seats from these lists."
+    ),
+    responses=problems(*BODY, errors.NotFound, *_RULES, errors.RateLimited),
+)
+async def put_wishes(
+    request: Request[Any, Any, Any], wishes: NamedDependency[WishBook], round_id: PathId, data: JSONBody[WishList]
+) -> Wishes:
+    stored = await wishes.put(round_id, registered_student(request), data)
+    WISH_LISTS.inc()
+    return stored
+
+
+@get(
+    "/rounds/{round_id:str}/wishes",
+    summary="Your wish list in a lottery round (empty, `updated_at` null, before any)",
+    responses=problems(
+        errors.ValidationFailed, errors.NotFound, errors.RoundNotOpen, errors.WrongMode, errors.RateLimited
+    ),
+)
+async def get_wishes(request: Request[Any, Any, Any], wishes: NamedDependency[WishBook], round_id: PathId) -> Wishes:
+    return await wishes.get(round_id, registered_student(request).id)
+
+
+WISH_HANDLERS = [put_wishes, get_wishes]
