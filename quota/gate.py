@@ -154,7 +154,7 @@ class SeatGate:
         keys = self._script_keys(intent.round_id, intent.offering_id, student.id, intent.claim)
         reply = await self._run(
             self._scripts.select,
-            [*keys, self.keys(intent.round_id).rate(student.id)],
+            [*keys, self.keys(intent.round_id).rate(student.id), self.keys(intent.round_id).attempts],
             (
                 student.id,
                 intent.offering_id,

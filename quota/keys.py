@@ -12,7 +12,18 @@ import hashlib
 class RoundKeys:
     """The keys of one round's gate state."""
 
-    __slots__ = ("base", "capacity", "catalog", "enrolled", "holdings", "meta", "redo", "round_id", "waiting")
+    __slots__ = (
+        "attempts",
+        "base",
+        "capacity",
+        "catalog",
+        "enrolled",
+        "holdings",
+        "meta",
+        "redo",
+        "round_id",
+        "waiting",
+    )
 
     def __init__(self, namespace: str, round_id: str) -> None:
         self.round_id = round_id
@@ -31,6 +42,9 @@ class RoundKeys:
         self.holdings = self.base + "hold"
         #: Stream: the redo log, one entry per change, in the gate's order.
         self.redo = self.base + "redo"
+        #: Hash: "<student>\t<offering>" -> when the student first tried to select it (µs), until
+        #: copied to PostgreSQL. Not seat state: a rebuilt round keeps it.
+        self.attempts = self.base + "tries"
 
     def waitlist(self, offering_id: str) -> str:
         """Sorted set of the students waiting for an offering, scored by the joining change's seq."""

@@ -62,7 +62,7 @@ class SeatGateSync:
         self._catalog.forget()
         rows = await self._pool.fetch(_sql("offering_in_rounds"), offering_id)
         for row in rows:
-            entry = catalog_entry(row["category"], row["schedule"], row["eligibility"])
+            entry = catalog_entry(row["category"], row["schedule"], row["eligibility"], row["position"])
             try:
                 await self._gate.set_catalog_entry(row["round_id"], offering_id, entry)
             except GateUnavailable as exc:

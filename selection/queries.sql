@@ -95,7 +95,7 @@ ORDER BY s.offering_id, s.status, s.wait_seq NULLS FIRST, s.student_id;
 SELECT state, state_version FROM rounds WHERE id = $1;
 
 -- name: offering_in_rounds
-SELECT ro.round_id, o.category, o.schedule, o.eligibility
+SELECT ro.round_id, ro.position, o.category, o.schedule, o.eligibility
 FROM round_offerings ro JOIN offerings o ON o.id = ro.offering_id
 WHERE ro.offering_id = $1;
 

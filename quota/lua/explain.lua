@@ -1,0 +1,62 @@
+-- What a refusal tells the student besides its code, and what a select leaves for the fairness
+-- report. Read after common.lua, whose helpers it uses.
+
+-- How many alternatives a course_full names at most.
+local ALTERNATIVES = 3
+
+-- course_full's alternatives: other offerings of the requested one's category in the round, with
+-- a seat left, that the student could take now. Only the course_full path calls this, after every
+-- other rule has passed for the requested offering; so the round's eligibility holds, and an
+-- offering of the same category that the student neither holds nor waits for counts against the
+-- category and total limits exactly as the requested one did (held enrolled selections only):
+-- what is left to check is the offering's own eligibility, a time conflict with what the
+-- student holds enrolled, and the seat. Order: most seats left first, then the round's offering
+-- order, then the id (entries written without a position).
+local function alternatives(holding, offering, entry, profile)
+  local caps = redis.call('HGETALL', K_CAP)
+  local enrolled = {}
+  local flat = redis.call('HGETALL', K_ENR)
+  for i = 1, #flat, 2 do enrolled[flat[i]] = tonumber(flat[i + 1]) end
+  local open = {}
+  for i = 1, #caps, 2 do
+    local id = caps[i]
+    local left = tonumber(caps[i + 1]) - (enrolled[id] or 0)
+    if left > 0 and id ~= offering and holding['o'][id] == nil then open[#open + 1] = {id, left} end
+  end
+  if #open == 0 then return {} end
+  local held = {}
+  for other, status in pairs(holding['o']) do
+    if status == 'e' then
+      local other_entry = catalog_entry(other)
+      if other_entry then held[#held + 1] = other_entry['s'] end
+    end
+  end
+  local found = {}
+  for _, candidate in ipairs(open) do
+    local e = catalog_entry(candidate[1])
+    if e and e['c'] == entry['c'] and admits(e['e'], profile) then
+      local free = true
+      for _, schedule in ipairs(held) do
+        if schedules_clash(e['s'], schedule) then free = false; break end
+      end
+      if free then found[#found + 1] = {candidate[1], candidate[2], tonumber(e['i']) or -1} end
+    end
+  end
+  table.sort(found, function(a, b)
+    if a[2] ~= b[2] then return a[2] > b[2] end
+    if a[3] ~= b[3] then return a[3] < b[3] end
+    return a[1] < b[1]
+  end)
+  local ids = {}
+  for k = 1, math.min(ALTERNATIVES, #found) do ids[k] = found[k][1] end
+  return ids
+end
+
+-- A student's select that reached the offering's rules is an attempt: the fairness report reads
+-- the offerings each student tried, and when they first tried each (µs, the gate's clock). The
+-- first time stays (HSETNX); a field copied to PostgreSQL is deleted from the hash, and a later
+-- attempt that sets it again keeps the earlier time there.
+local function note_attempt(key, student, offering)
+  local t = redis.call('TIME')
+  redis.call('HSETNX', key, student .. '\t' .. offering, t[1] .. string.format('%06d', tonumber(t[2])))
+end
