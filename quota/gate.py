@@ -65,6 +65,20 @@ def _raise_if_over_rate(reply: list[Any]) -> None:
         raise OverRate(float(msgspec.json.decode(reply[2])["wait_us"]) / 1e6)
 
 
+def category_index(catalog: dict[str, bytes]) -> dict[str, bytes]:
+    """The round's offering ids by category, each list in the round's order (then by id): the
+    select script reads one category's list to find a course_full's alternatives without
+    decoding the whole catalog."""
+    by_category: dict[str, list[tuple[int, str]]] = {}
+    for offering_id, raw in catalog.items():
+        entry = msgspec.json.decode(raw)
+        by_category.setdefault(entry["c"], []).append((int(entry.get("i", -1)), offering_id))
+    return {
+        category: msgspec.json.encode([offering_id for _, offering_id in sorted(ids)])
+        for category, ids in by_category.items()
+    }
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -152,9 +166,10 @@ class SeatGate:
         student, rate = intent.student, intent.rate
         profile = msgspec.json.encode([student.cohort, student.degree, student.campus])
         keys = self._script_keys(intent.round_id, intent.offering_id, student.id, intent.claim)
+        round_keys = self.keys(intent.round_id)
         reply = await self._run(
             self._scripts.select,
-            [*keys, self.keys(intent.round_id).rate(student.id), self.keys(intent.round_id).attempts],
+            [*keys, round_keys.rate(student.id), round_keys.attempts, round_keys.categories],
             (
                 student.id,
                 intent.offering_id,
@@ -323,7 +338,17 @@ class SeatGate:
 
     @_unavailable
     async def set_catalog_entry(self, round_id: str, offering_id: str, entry_json: bytes) -> None:
-        await self._redis.hset(self.keys(round_id).catalog, offering_id, entry_json)
+        """Replace an offering's catalog entry; its category may have changed, so the round's
+        category index is rebuilt from the catalog as it is now."""
+        keys = self.keys(round_id)
+        await self._redis.hset(keys.catalog, offering_id, entry_json)
+        raw: dict[Any, Any] = await self._redis.hgetall(keys.catalog)
+        index = category_index({_text(k): v for k, v in raw.items()})
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.categories)
+            if index:
+                pipe.hset(keys.categories, mapping=index)  # type: ignore[arg-type]
+            await pipe.execute()
 
     @_unavailable
     async def acknowledge(self, changes: Sequence[Change]) -> None:
@@ -354,6 +379,7 @@ class SeatGate:
             pipe.hset(keys.meta, mapping={**snapshot.meta, "loaded": "0"})  # type: ignore[dict-item]
             if snapshot.catalog:
                 pipe.hset(keys.catalog, mapping=snapshot.catalog)  # type: ignore[arg-type]
+                pipe.hset(keys.categories, mapping=category_index(snapshot.catalog))  # type: ignore[arg-type]
                 pipe.hset(keys.capacity, mapping=snapshot.capacity)  # type: ignore[arg-type]
                 pipe.hset(keys.enrolled, mapping=snapshot.enrolled)  # type: ignore[arg-type]
                 pipe.hset(keys.waiting, mapping=snapshot.waiting)  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ class RoundKeys:
         "base",
         "capacity",
         "catalog",
+        "categories",
         "enrolled",
         "holdings",
         "meta",
@@ -32,6 +33,9 @@ class RoundKeys:
         self.meta = self.base + "meta"
         #: Hash: offering id -> static JSON (category, eligibility, schedule).
         self.catalog = self.base + "catalog"
+        #: Hash: category -> JSON list of the round's offering ids of that category, in the round's
+        #: order (from the catalog): where a course_full looks for alternatives.
+        self.categories = self.base + "cats"
         #: Hash: offering id -> capacity.
         self.capacity = self.base + "cap"
         #: Hash: offering id -> enrolled count.
@@ -66,7 +70,7 @@ class RoundKeys:
 
     def state_keys(self, offering_ids: list[str]) -> list[str]:
         """Every key that holds the round's seat state (not idempotency claims)."""
-        return [*self.fixed(), *(self.waitlist(o) for o in offering_ids)]
+        return [*self.fixed(), self.categories, *(self.waitlist(o) for o in offering_ids)]
 
 
 def student_rate_key(namespace: str, student_id: str) -> str:

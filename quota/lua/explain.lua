@@ -11,19 +11,25 @@ local ALTERNATIVES = 3
 -- category and total limits exactly as the requested one did (held enrolled selections only):
 -- what is left to check is the offering's own eligibility, a time conflict with what the
 -- student holds enrolled, and the seat. Order: most seats left first, then the round's offering
--- order, then the id (entries written without a position).
-local function alternatives(holding, offering, entry, profile)
-  local caps = redis.call('HGETALL', K_CAP)
-  local enrolled = {}
-  local flat = redis.call('HGETALL', K_ENR)
-  for i = 1, #flat, 2 do enrolled[flat[i]] = tonumber(flat[i + 1]) end
+-- order. The candidates come from the round's category index (`index_key`), so only the
+-- category's seat counts are read, and catalog entries are decoded only until three pass.
+local function alternatives(index_key, holding, offering, entry, profile)
+  local raw = redis.call('HGET', index_key, entry['c'])
+  if not raw then return {} end
+  local ids = cjson.decode(raw)
+  if #ids == 0 then return {} end
+  local caps = redis.call('HMGET', K_CAP, unpack(ids))
+  local enrolled = redis.call('HMGET', K_ENR, unpack(ids))
   local open = {}
-  for i = 1, #caps, 2 do
-    local id = caps[i]
-    local left = tonumber(caps[i + 1]) - (enrolled[id] or 0)
-    if left > 0 and id ~= offering and holding['o'][id] == nil then open[#open + 1] = {id, left} end
+  for k, id in ipairs(ids) do
+    local left = (tonumber(caps[k]) or 0) - (tonumber(enrolled[k]) or 0)
+    if left > 0 and id ~= offering and holding['o'][id] == nil then open[#open + 1] = {id, left, k} end
   end
   if #open == 0 then return {} end
+  table.sort(open, function(a, b)
+    if a[2] ~= b[2] then return a[2] > b[2] end
+    return a[3] < b[3]
+  end)
   local held = {}
   for other, status in pairs(holding['o']) do
     if status == 'e' then
@@ -34,22 +40,18 @@ local function alternatives(holding, offering, entry, profile)
   local found = {}
   for _, candidate in ipairs(open) do
     local e = catalog_entry(candidate[1])
-    if e and e['c'] == entry['c'] and admits(e['e'], profile) then
+    if e and admits(e['e'], profile) then
       local free = true
       for _, schedule in ipairs(held) do
         if schedules_clash(e['s'], schedule) then free = false; break end
       end
-      if free then found[#found + 1] = {candidate[1], candidate[2], tonumber(e['i']) or -1} end
+      if free then
+        found[#found + 1] = candidate[1]
+        if #found == ALTERNATIVES then break end
+      end
     end
   end
-  table.sort(found, function(a, b)
-    if a[2] ~= b[2] then return a[2] > b[2] end
-    if a[3] ~= b[3] then return a[3] < b[3] end
-    return a[1] < b[1]
-  end)
-  local ids = {}
-  for k = 1, math.min(ALTERNATIVES, #found) do ids[k] = found[k][1] end
-  return ids
+  return found
 end
 
 -- A student's select that reached the offering's rules is an attempt: the fairness report reads

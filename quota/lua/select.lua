@@ -3,7 +3,8 @@
 --       5 mode (student | admin | override), 6 actor, 7 role, 8 idempotency used (1/0),
 --       9 request fingerprint, 10 claim TTL (s), 11 the Idempotency-Key, 12 the student's rate
 --       limit per second (0: none), 13 its burst, 14 the caller's sequence floor (common.lua)
--- KEYS: common.lua's, then 10 the student's rate key in this round, 11 the round's attempts
+-- KEYS: common.lua's, then 10 the student's rate key in this round, 11 the round's attempts,
+--       12 the round's category index
 -- Returns {'ok', status, position, id1, entry1, id2, entry2, ...} | {'err', code, detail} |
 --         {'replay', fingerprint}
 local student, offering = ARGV[1], ARGV[2]
@@ -74,7 +75,7 @@ elseif want_waitlist and meta['waitlist'] == '1' and held == nil then
 else
   return refuse('course_full', {
     capacity = capacity, waitlist = meta['waitlist'] == '1',
-    alternatives = alternatives(holding, offering, entry, profile)
+    alternatives = alternatives(KEYS[12], holding, offering, entry, profile)
   })
 end
 change['status'] = status

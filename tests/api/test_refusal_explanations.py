@@ -215,3 +215,21 @@ async def test_limits_name_the_limit_and_what_is_held(
         "The round's limit on all offerings is 3, and you hold 3: a1, p1, p2; drop one of them to take a2"
     )
     assert "category" not in body
+
+
+async def test_alternatives_follow_a_category_change(
+    db: asyncpg.Connection, client: Client, admin: dict[str, str]
+) -> None:
+    # A closed round takes administrators' enrolments, and its offerings may change category.
+    await add_students(db, "s1", "s2")
+    await add_offering(db, "full", capacity=1)
+    await add_offering(db, "paint", capacity=5, category="arts")
+    await add_round(db, R, ["full", "paint"], state="closed")
+    await announce(client, R)
+    assert (await client.post(ADMIN_PATH, json={"student_id": "s2", "offering_id": "full"}, headers=admin)).is_success
+    response = await client.post(ADMIN_PATH, json={"student_id": "s1", "offering_id": "full"}, headers=admin)
+    assert response.json()["alternatives"] == []
+    changed = await client.patch("/api/v1/admin/offerings/paint", json={"category": "pe"}, headers=admin)
+    assert changed.status_code == 200, changed.text
+    response = await client.post(ADMIN_PATH, json={"student_id": "s1", "offering_id": "full"}, headers=admin)
+    assert (response.json()["code"], response.json()["alternatives"]) == ("course_full", ["paint"])
