@@ -30,6 +30,17 @@ R = TypeVar("R")
 SeatCounts = tuple[dict[str, int], dict[str, int], dict[str, int]]
 
 
+class Attempt(msgspec.Struct, frozen=True):
+    """A student's select of an offering that reached the offering's rules, as the gate noted it."""
+
+    #: The hash field it is kept under in the gate.
+    field: str
+    student_id: str
+    offering_id: str
+    #: When the student first tried it: microseconds since the epoch, on the gate's clock.
+    first_us: int
+
+
 class LoadedState(msgspec.Struct, frozen=True, kw_only=True):
     """What a round's loaded gate state says of itself, to compare with PostgreSQL's record."""
 
@@ -321,6 +332,26 @@ class SeatGate:
             self.keys(round_id).redo, lower, upper, count=count
         )
         return [Change(round_id, _text(sid), decode_entry(fields[b"e"])) for sid, fields in raw or []]
+
+    # --- attempts, for the fairness report ------------------------------------------------------
+
+    @_unavailable
+    async def attempts(self, round_id: str) -> list[Attempt]:
+        """The attempts the select script noted in the round and nobody copied yet."""
+        found: dict[str, Attempt] = {}
+        async for field, value in self._redis.hscan_iter(self.keys(round_id).attempts, count=1000):
+            name = _text(field)
+            student_id, _, offering_id = name.partition("\t")
+            # HSCAN may return a field twice (the hash grew meanwhile): kept once.
+            found[name] = Attempt(name, student_id, offering_id, int(value))
+        return list(found.values())
+
+    @_unavailable
+    async def forget_attempts(self, round_id: str, attempts: Sequence[Attempt]) -> None:
+        """Delete copied attempts; one tried again afterwards is noted again, with a later time."""
+        key = self.keys(round_id).attempts
+        for start in range(0, len(attempts), 1000):
+            await self._redis.hdel(key, *(a.field for a in attempts[start : start + 1000]))
 
     # --- keeping the state in step with PostgreSQL -----------------------------------------------
 

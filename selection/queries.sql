@@ -135,3 +135,57 @@ WHERE s.round_id = $1 AND s.status <> 'dropped';
 
 -- name: dead_letter_count
 SELECT count(*) FROM dead_letters;
+
+-- name: record_attempts
+-- The earliest time of each (student, offering) stays, whichever copy arrives first.
+INSERT INTO select_attempts AS sa (round_id, student_id, offering_id, first_at)
+SELECT $1, a.student_id, a.offering_id, timestamptz 'epoch' + a.first_us * interval '1 microsecond'
+FROM unnest($2::text[], $3::text[], $4::bigint[]) AS a(student_id, offering_id, first_us)
+ON CONFLICT (round_id, student_id, offering_id) DO UPDATE SET first_at = excluded.first_at
+    WHERE excluded.first_at < sa.first_at;
+
+-- name: attempted_rounds
+SELECT id FROM rounds WHERE mode = 'fcfs' AND state <> 'draft' ORDER BY id;
+
+-- name: fairness_round
+SELECT id, mode, state FROM rounds WHERE id = $1;
+
+-- name: fairness_fcfs
+-- Per student who tried: the first attempt (earliest, then the offering id) and what they got.
+WITH firsts AS (
+    SELECT DISTINCT ON (student_id) student_id, offering_id, first_at
+    FROM select_attempts
+    WHERE round_id = $1
+    ORDER BY student_id, first_at, offering_id
+)
+SELECT st.id AS student_id, st.cohort, st.degree, st.campus, f.first_at,
+       EXISTS (
+           SELECT 1 FROM selections s
+           WHERE s.round_id = $1 AND s.student_id = f.student_id AND s.offering_id = f.offering_id
+             AND s.status = 'enrolled'
+       ) AS got_first,
+       EXISTS (
+           SELECT 1 FROM selections s
+           JOIN select_attempts a
+             ON a.round_id = s.round_id AND a.student_id = s.student_id AND a.offering_id = s.offering_id
+           WHERE s.round_id = $1 AND s.student_id = f.student_id AND s.status = 'enrolled'
+       ) AS got_any
+FROM firsts f JOIN students st ON st.id = f.student_id
+ORDER BY f.first_at, st.id;
+
+-- name: fairness_lottery
+-- Per student with a wish list (not withdrawn): did they get their first wish, any wish.
+SELECT st.id AS student_id, st.cohort, st.degree, st.campus, NULL::timestamptz AS first_at,
+       EXISTS (
+           SELECT 1 FROM selections s
+           WHERE s.round_id = w.round_id AND s.student_id = w.student_id AND s.offering_id = w.offering_ids[1]
+             AND s.status = 'enrolled'
+       ) AS got_first,
+       EXISTS (
+           SELECT 1 FROM selections s
+           WHERE s.round_id = w.round_id AND s.student_id = w.student_id AND s.offering_id = ANY (w.offering_ids)
+             AND s.status = 'enrolled'
+       ) AS got_any
+FROM wishes w JOIN students st ON st.id = w.student_id
+WHERE w.round_id = $1 AND cardinality(w.offering_ids) > 0
+ORDER BY st.id;

@@ -32,9 +32,11 @@ from lib.settings import Settings
 from quota.connection import pool_options
 from quota.gate import SeatGate
 from quota.outcomes import GateUnavailable
+from selection.attempts import AttemptLog
 from selection.browse import Browse
 from selection.dead_letters import DeadLetters
 from selection.enrollment import Enrollment
+from selection.fairness import Fairness
 from selection.gate_sync import SeatGateSync
 from selection.group_commit import RedoWriter
 from selection.idempotency_pruner import IdempotencyPruner
@@ -59,6 +61,7 @@ class Worker:
     recovery: GateRecovery
     sync: SeatGateSync
     pruner: IdempotencyPruner
+    attempts: AttemptLog
     # The services the routes are given.
     students: StudentDirectory
     rounds: RoundRegistry
@@ -70,6 +73,7 @@ class Worker:
     roster: Roster
     dead_letters: DeadLetters
     rate_limit: StudentRateLimit
+    fairness: Fairness
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -124,7 +128,9 @@ class Worker:
         catalog = CachedCatalog(pool)
         refusals = RefusalLog(commit_pool) if settings.audit_refusals else None
         rate_limit = StudentRateLimit(gate, settings.rate_limit)
-        sync = SeatGateSync(pool, gate, writer, recovery, catalog)
+        # A few seconds of attempts at most are lost with Redis; each copy is one HSCAN per round.
+        attempts = AttemptLog(commit_pool, gate, interval_seconds=max(1.0, settings.gate_upkeep_seconds * 10))
+        sync = SeatGateSync(pool, gate, writer, recovery, catalog, attempts)
         rounds = RoundRegistry(pool, sync)
         worker = cls(
             settings=settings,
@@ -150,6 +156,8 @@ class Worker:
             roster=Roster(pool, catalog),
             dead_letters=DeadLetters(pool),
             rate_limit=rate_limit,
+            attempts=attempts,
+            fairness=Fairness(pool, attempts),
         )
         with contextlib.suppress(Exception):
             await worker.students.preload()
@@ -160,6 +168,7 @@ class Worker:
             asyncio.create_task(recovery.run(), name="gate-recovery"),
             asyncio.create_task(worker._reconcile_capacities(), name="capacity-reconciler"),
             asyncio.create_task(worker.pruner.run(), name="idempotency-pruner"),
+            asyncio.create_task(attempts.run(), name="attempt-log"),
         ]
         if refusals is not None:
             worker.background.append(asyncio.create_task(refusals.run(), name="refusal-log"))
@@ -191,9 +200,10 @@ class Worker:
         log.info("worker stopping")
         self.recovery.stop()
         self.pruner.stop()
+        self.attempts.stop()
         await self.writer.close(self.settings.commit_timeout_seconds)
         # The loops stop between two ticks; one that does not within a few seconds is cancelled.
-        loops = [t for t in self.background if t.get_name() in ("gate-recovery", "idempotency-pruner")]
+        loops = [t for t in self.background if t.get_name() in ("gate-recovery", "idempotency-pruner", "attempt-log")]
         if loops:
             await asyncio.wait(loops, timeout=3)
         for task in self.background:

@@ -27,6 +27,7 @@ SERVICES = (
     "browse",
     "roster",
     "dead_letters",
+    "fairness",
 )
 
 
