@@ -340,8 +340,9 @@ def plot_fairness(report: dict[str, Any], path: Path, title: str) -> None:
         ax.set_xlim(0, 1)
         ax.invert_yaxis()
         ax.set_ylabel(label)
-    axes[0, 0].set_title(title)
-    axes[0, 0].legend(loc="lower right", fontsize="small")
+    axes[0, 0].set_title(title, loc="left")
+    # Above the first panel, clear of the bars (which reach 1.0 in every row).
+    axes[0, 0].legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, fontsize="small", frameon=False)
     axes[-1, 0].set_xlabel("share of the group's students (students in brackets)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
