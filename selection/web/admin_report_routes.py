@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
 from litestar import get
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
@@ -46,7 +47,8 @@ _RESPONSES: dict[int, ResponseSpec] = {
     200: ResponseSpec(
         data_container=FairnessReport,
         description="How the round's outcome fell; `basis` says what the counts rest on",
-        examples=[Example(summary="A closed first-come round", value=_EXAMPLE)],
+        # As it is sent (plain JSON values), so that the document describes it the same everywhere.
+        examples=[Example(summary="A closed first-come round", value=msgspec.to_builtins(_EXAMPLE))],
         generate_examples=False,
     ),
     **problems(errors.ValidationFailed, errors.NotFound),
