@@ -4,7 +4,8 @@ The select script notes each offering a student tries in a first-come round (and
 a hash of the round's slot: one HSETNX on the select path. Every worker copies the new notes to
 ``select_attempts`` every few seconds and deletes what it copied; the round's close and every
 fairness report copy first too. A Redis lost between two copies loses the notes of those few
-seconds, nothing older. Two workers copying at once write the same rows (the earliest time stays).
+seconds, nothing older. One process copies a round at a time (an advisory lock); should two
+write the same row anyway, the earliest time stays.
 """
 
 from __future__ import annotations
@@ -35,19 +36,27 @@ class AttemptLog:
         self._interval = interval_seconds
         self._stopping = asyncio.Event()
 
-    async def copy(self, round_id: str) -> int:
+    async def copy(self, round_id: str, *, wait: bool = False) -> int:
         """Copy the round's new attempts to PostgreSQL, then forget them in the gate; how many.
-        Raises GateUnavailable when Redis does not answer (nothing is forgotten then)."""
-        attempts = await self._gate.attempts(round_id)
-        if not attempts:
-            return 0
-        await self._pool.execute(
-            _sql("record_attempts"),
-            round_id,
-            [a.student_id for a in attempts],
-            [a.offering_id for a in attempts],
-            [a.first_us for a in attempts],
-        )
+        Another process copying the round meanwhile makes this one skip its turn, or with
+        ``wait`` (a report about to read them) wait for it and copy what is left. Raises
+        GateUnavailable when Redis does not answer (nothing is forgotten then)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if wait:
+                await conn.execute(_sql("wait_attempt_copy"), round_id)
+            elif not await conn.fetchval(_sql("claim_attempt_copy"), round_id):
+                return 0
+            attempts = await self._gate.attempts(round_id)
+            if not attempts:
+                return 0
+            await conn.execute(
+                _sql("record_attempts"),
+                round_id,
+                [a.student_id for a in attempts],
+                [a.offering_id for a in attempts],
+                [a.first_us for a in attempts],
+            )
+        # Forgotten only once committed: a failure before leaves them to the next copy.
         await self._gate.forget_attempts(round_id, attempts)
         return len(attempts)
 

@@ -138,7 +138,7 @@ class Fairness:
         basis = _LOTTERY_BASIS if mode == "lottery" else _FCFS_BASIS
         if mode == "fcfs":
             try:
-                await self._attempts.copy(round_id)
+                await self._attempts.copy(round_id, wait=True)
             except GateUnavailable as exc:
                 log.warning("fairness report without the gate's latest attempts", extra={"error": repr(exc)})
                 basis += _UNCOPIED

@@ -57,7 +57,7 @@ class SeatGateSync:
             # The gate now refuses every student select, so this copy holds the round's last
             # attempts; a failure leaves them to the next upkeep copy, not to the close.
             with contextlib.suppress(GateUnavailable, *DATABASE_FAILURES):
-                await self._attempts.copy(round_id)
+                await self._attempts.copy(round_id, wait=True)
 
     async def round_reloaded(self, round_id: str) -> None:
         self._catalog.forget()

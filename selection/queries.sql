@@ -136,6 +136,14 @@ WHERE s.round_id = $1 AND s.status <> 'dropped';
 -- name: dead_letter_count
 SELECT count(*) FROM dead_letters;
 
+-- name: claim_attempt_copy
+-- One process copies a round's attempts at a time (per transaction): two copying the same notes
+-- would write every row twice. Keyed by the table's oid and the round, in the two-key space.
+SELECT pg_try_advisory_xact_lock('select_attempts'::regclass::oid::integer, hashtext($1));
+
+-- name: wait_attempt_copy
+SELECT pg_advisory_xact_lock('select_attempts'::regclass::oid::integer, hashtext($1));
+
 -- name: record_attempts
 -- The earliest time of each (student, offering) stays, whichever copy arrives first.
 INSERT INTO select_attempts AS sa (round_id, student_id, offering_id, first_at)

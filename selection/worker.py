@@ -129,7 +129,8 @@ class Worker:
         refusals = RefusalLog(commit_pool) if settings.audit_refusals else None
         rate_limit = StudentRateLimit(gate, settings.rate_limit)
         # A few seconds of attempts at most are lost with Redis; each copy is one HSCAN per round.
-        attempts = AttemptLog(commit_pool, gate, interval_seconds=max(1.0, settings.gate_upkeep_seconds * 10))
+        # The requests' pool, not the writer's: a copy must never hold up a group commit.
+        attempts = AttemptLog(pool, gate, interval_seconds=max(1.0, settings.gate_upkeep_seconds * 10))
         sync = SeatGateSync(pool, gate, writer, recovery, catalog, attempts)
         rounds = RoundRegistry(pool, sync)
         worker = cls(

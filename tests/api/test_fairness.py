@@ -10,6 +10,8 @@ import pytest
 from redis.asyncio import Redis
 
 from lib.settings import Settings
+from quota.gate import SeatGate
+from selection.attempts import AttemptLog
 from tests.builders import Client, add_offering, add_round, add_students, announce, weekly
 
 Headers = Callable[[str], dict[str, str]]
@@ -97,7 +99,7 @@ async def test_attempts_are_copied_to_postgresql_and_outlive_redis(
 ) -> None:
     closed = await client.post(f"{ADMIN}/rounds/{R}/close", headers=admin)
     assert closed.status_code == 200
-    # The close copied them: nobody asked for the report yet.
+    # Copied before anyone asked for the report (by the close, or by the workers' upkeep copy).
     rows = await db.fetch(
         "SELECT student_id, offering_id, first_at FROM select_attempts WHERE round_id = $1 ORDER BY first_at", R
     )
@@ -204,3 +206,27 @@ async def test_the_report_is_documented_with_an_example(client: Client) -> None:
     example = next(iter(ok["examples"].values()))["value"]
     assert {"students", "overall", "by_cohort", "by_degree", "by_campus", "by_arrival_decile", "basis"} <= set(example)
     assert {"401", "403", "404"} <= set(operation["responses"])
+
+
+@pytest.mark.usefixtures("fcfs_round")
+async def test_one_process_copies_a_round_at_a_time(
+    db: asyncpg.Connection, redis: Redis, settings: Settings, database_url: str
+) -> None:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        gate = SeatGate(redis, settings.redis_namespace)
+        log = AttemptLog(pool, gate, interval_seconds=60)
+        noted = gate.keys(R).attempts
+        # The app's own workers copy too, every second: some notes may be copied already.
+        async with db.transaction():
+            # Another process copying the round right now holds this lock.
+            await db.execute("SELECT pg_advisory_xact_lock('select_attempts'::regclass::oid::integer, hashtext($1))", R)
+            waiting = await redis.hlen(noted)
+            assert await log.copy(R) == 0
+            assert await redis.hlen(noted) == waiting  # nothing forgotten that was not copied
+        await log.copy(R)
+        assert await redis.hlen(noted) == 0
+        assert await log.copy(R) == 0
+        assert await db.fetchval("SELECT count(*) FROM select_attempts") == 5
+    finally:
+        await pool.close()
