@@ -1,8 +1,10 @@
 """The course_full path alone: refusals a second, and Redis's time per refusal, of the select
-script as it is now (alternatives computed) against the same script at an earlier revision.
+script as it is now (alternatives computed) against the same script at an earlier revision;
+with ``--enrol``, the success path the same way (selects that enrol).
 
     python -m loadtests.refusals_bench [--redis-url redis://127.0.0.1:6379/0] [--baseline main]
                                        [--seconds 3] [--rounds 3] [--concurrency 64]
+                                       [--full-round | --enrol]
 
 One round installed straight into Redis under a throw-away namespace (no HTTP, no PostgreSQL):
 40 offerings over three categories, one full pe offering, and students who each hold two
@@ -37,6 +39,8 @@ GEN = 2
 CATEGORIES = ("pe", "arts", "labor")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FULL = "o00"
+#: Room for every select of a measurement (the success path).
+ROOMY = "o01"
 
 
 @dataclass
@@ -56,9 +60,9 @@ def _snapshot(offerings: int, students: int, open_seats: bool) -> RoundSnapshot:
         start = 8 + (i // len(DAYS)) % 10
         schedule = [{"day": day, "start": f"{start:02d}:00", "end": f"{start:02d}:50"}]
         catalog[oid] = catalog_entry(CATEGORIES[i % 3], schedule, {}, i)
-        capacity[oid] = 1 if oid == FULL else 10_000
+        capacity[oid] = 1 if oid == FULL else (10**9 if oid == ROOMY else 10_000)
         # With open_seats every other offering has seats: the most work the alternatives can take.
-        enrolled[oid] = 1 if oid == FULL else (0 if open_seats else 10_000)
+        enrolled[oid] = 1 if oid == FULL else (0 if open_seats or oid == ROOMY else 10_000)
     holdings = {}
     for s in range(students):
         # Never the full one: its refusal would be already_selected.
@@ -106,8 +110,16 @@ def _script_at(revision: str) -> LuaScript:
 
 
 async def _run(
-    client: aioredis.Redis, script: LuaScript, keys: RoundKeys, students: int, seconds: float, concurrency: int
+    client: aioredis.Redis,
+    script: LuaScript,
+    keys: RoundKeys,
+    students: int,
+    seconds: float,
+    concurrency: int,
+    enrol: str | None = None,
 ) -> tuple[int, float]:
+    """Calls for ``seconds``: each a select of the full offering by a student who holds two, or
+    with ``enrol`` a select of that roomy offering by a student new to the round (enrolled)."""
     pipeline = ScriptPipeline(client)
     profile = msgspec.json.encode([2024, "master", "north"])
     done = 0
@@ -118,22 +130,23 @@ async def _run(
         nonlocal done
         n = lane
         while time.perf_counter() < deadline:
-            student = f"st{n % students}"
+            student = f"st{n % students}" if enrol is None else f"{enrol}-{n}"
+            offering = FULL if enrol is None else ROOMY
             n += concurrency
             reply = await pipeline.call(
                 script,
                 [
                     *keys.fixed(),
-                    keys.waitlist(FULL),
+                    keys.waitlist(offering),
                     keys.base + "idem:-",
                     keys.rate(student),
                     keys.attempts,
                     keys.categories,
                 ],
-                (student, FULL, profile, "0", "student", student, "student", "0", "", 60, "", 0, 0, 0),
+                (student, offering, profile, "0", "student", student, "student", "0", "", 60, "", 0, 0, 0),
             )
             code = reply[1].decode() if isinstance(reply[1], bytes) else reply[1]
-            if code != "course_full":
+            if code != ("course_full" if enrol is None else "enrolled"):
                 wrong.append(reply)
             done += 1
 
@@ -141,7 +154,7 @@ async def _run(
     await asyncio.gather(*(one(lane) for lane in range(concurrency)))
     elapsed = time.perf_counter() - started
     if wrong:
-        raise click.ClickException(f"a call was not refused course_full: {wrong[0]!r}")
+        raise click.ClickException(f"a call was not answered as planned: {wrong[0]!r}")
     return done, elapsed
 
 
@@ -152,7 +165,7 @@ async def _evalsha_usec(client: aioredis.Redis) -> float:
 
 
 async def _main(
-    redis_url: str, baseline: str, seconds: float, rounds: int, concurrency: int, open_seats: bool
+    redis_url: str, baseline: str, seconds: float, rounds: int, concurrency: int, open_seats: bool, enrolling: bool
 ) -> list[Measured]:
     client = aioredis.Redis.from_url(redis_url)
     namespace = f"refusals-bench-{uuid.uuid4().hex[:8]}:"
@@ -165,12 +178,15 @@ async def _main(
     scripts = {"now": GateScripts.load().select, baseline: _script_at(baseline)}
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in scripts}
     try:
-        for _ in range(rounds):
+        for turn in range(rounds):
             for name, script in scripts.items():
-                await _run(client, script, keys, students, 0.3, concurrency)  # warm: the script loaded
+                enrol = f"{name}-{turn}" if enrolling else None
+                await _run(client, script, keys, students, 0.3, concurrency, enrol and enrol + "-warm")
                 await client.config_resetstat()
-                calls, elapsed = await _run(client, script, keys, students, seconds, concurrency)
+                calls, elapsed = await _run(client, script, keys, students, seconds, concurrency, enrol)
                 results[name].append((calls / elapsed, await _evalsha_usec(client)))
+                # The redo log of the enrolments grows with every call: emptied between turns.
+                await client.delete(keys.redo)
     finally:
         async for key in client.scan_iter(match=namespace + "*"):
             await client.delete(key)
@@ -196,15 +212,17 @@ async def _main(
     default=False,
     help="Every other offering full too (alternatives find none), or all open (the most work).",
 )
-def main(redis_url: str, baseline: str, seconds: float, rounds: int, concurrency: int, full_round: bool) -> None:
+@click.option("--enrol", is_flag=True, help="Measure the success path instead: selects that enrol.")
+def main(
+    redis_url: str, baseline: str, seconds: float, rounds: int, concurrency: int, full_round: bool, enrol: bool
+) -> None:
     """Measure the course_full path of the select script, now against a baseline revision."""
-    measured = asyncio.run(_main(redis_url, baseline, seconds, rounds, concurrency, not full_round))
+    measured = asyncio.run(_main(redis_url, baseline, seconds, rounds, concurrency, not full_round, enrol))
     shape = "every other offering full" if full_round else "every other offering open (13 pe candidates)"
-    click.echo(f"course_full refusals, {shape}, {concurrency} at once, median of {rounds} x {seconds:g} s:")
+    what = "enrolling selects (the success path)" if enrol else f"course_full refusals, {shape}"
+    click.echo(f"{what}, {concurrency} at once, median of {rounds} x {seconds:g} s:")
     for m in measured:
-        click.echo(
-            f"  {m.name:>10}: {m.refusals_per_s:8,.0f} refusals/s   Redis {m.redis_usec_per_call:6.1f} µs per call"
-        )
+        click.echo(f"  {m.name:>10}: {m.refusals_per_s:8,.0f} calls/s   Redis {m.redis_usec_per_call:6.1f} µs per call")
 
 
 if __name__ == "__main__":

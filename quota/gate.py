@@ -37,8 +37,8 @@ class Attempt(msgspec.Struct, frozen=True):
     field: str
     student_id: str
     offering_id: str
-    #: When the student first tried it: microseconds since the epoch, on the gate's clock.
-    first_us: int
+    #: When the student first tried it: milliseconds since the epoch, on the gate's clock.
+    first_ms: int
 
 
 class LoadedState(msgspec.Struct, frozen=True, kw_only=True):

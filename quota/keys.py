@@ -46,7 +46,7 @@ class RoundKeys:
         self.holdings = self.base + "hold"
         #: Stream: the redo log, one entry per change, in the gate's order.
         self.redo = self.base + "redo"
-        #: Hash: "<student>\t<offering>" -> when the student first tried to select it (µs), until
+        #: Hash: "<student>\t<offering>" -> when the student first tried to select it (ms), until
         #: copied to PostgreSQL. Not seat state: a rebuilt round keeps it.
         self.attempts = self.base + "tries"
 

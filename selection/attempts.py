@@ -54,7 +54,7 @@ class AttemptLog:
                 round_id,
                 [a.student_id for a in attempts],
                 [a.offering_id for a in attempts],
-                [a.first_us for a in attempts],
+                [a.first_ms for a in attempts],
             )
         # Forgotten only once committed: a failure before leaves them to the next copy.
         await self._gate.forget_attempts(round_id, attempts)

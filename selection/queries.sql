@@ -147,8 +147,8 @@ SELECT pg_advisory_xact_lock('select_attempts'::regclass::oid::integer, hashtext
 -- name: record_attempts
 -- The earliest time of each (student, offering) stays, whichever copy arrives first.
 INSERT INTO select_attempts AS sa (round_id, student_id, offering_id, first_at)
-SELECT $1, a.student_id, a.offering_id, timestamptz 'epoch' + a.first_us * interval '1 microsecond'
-FROM unnest($2::text[], $3::text[], $4::bigint[]) AS a(student_id, offering_id, first_us)
+SELECT $1, a.student_id, a.offering_id, timestamptz 'epoch' + a.first_ms * interval '1 millisecond'
+FROM unnest($2::text[], $3::text[], $4::bigint[]) AS a(student_id, offering_id, first_ms)
 ON CONFLICT (round_id, student_id, offering_id) DO UPDATE SET first_at = excluded.first_at
     WHERE excluded.first_at < sa.first_at;
 

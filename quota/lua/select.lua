@@ -34,7 +34,7 @@ if mode ~= 'override' then
   if not admits(cjson.decode(meta['elig'] or '{}'), profile) then return refuse('not_eligible', {scope = 'round'}) end
   if not admits(entry['e'], profile) then return refuse('not_eligible', {scope = 'offering'}) end
 end
-if mode == 'student' then note_attempt(KEYS[11], student, offering) end
+if mode == 'student' then note_attempt(KEYS[11], student, offering, now) end
 
 local holding = load_holding(student) or {p = profile, o = {}}
 holding['p'] = profile
