@@ -18,6 +18,8 @@ local now = clock_ms()
 
 if mode == 'student' then
   if not round_open(meta, now) then return refuse('round_not_open', {state = meta['state']}) end
+  -- A lottery round's places are the draw's: a student changes them in the round that continues it.
+  if meta['mode'] ~= 'fcfs' then return refuse('wrong_mode', {mode = meta['mode']}) end
   if meta['allow_drop'] ~= '1' then return refuse('drop_not_allowed', {}) end
 end
 local holding = load_holding(student)

@@ -154,6 +154,24 @@ async def test_round_not_open_and_wrong_mode(db: asyncpg.Connection, client: Cli
         assert (response.status_code, response.json()["code"]) == (409, code), round_id
 
 
+async def test_a_drop_on_a_lottery_round_is_wrong_mode(
+    db: asyncpg.Connection, client: Client, as_student: Headers, admin: dict[str, str]
+) -> None:
+    """Even of a seat an administrator gave: the draw's places change in a round that continues it."""
+    await add_students(db, "s1")
+    await add_offering(db, "o1", capacity=5)
+    await add_round(db, "lot", ["o1"], state="open", mode="lottery")
+    await announce(client, "lot")
+    forced = await client.post(
+        "/api/v1/admin/rounds/lot/selections", json={"student_id": "s1", "offering_id": "o1"}, headers=admin
+    )
+    assert forced.status_code == 201, forced.text
+    response = await client.delete(path("lot") + "/o1", headers=as_student("s1"))
+    assert (response.status_code, response.json()["code"]) == (409, "wrong_mode")
+    mine = await client.get(path("lot"), headers=as_student("s1"))
+    assert [s["offering_id"] for s in mine.json()] == ["o1"]
+
+
 async def test_one_off_date_conflicts_with_weekly_day(
     db: asyncpg.Connection, client: Client, as_student: Headers
 ) -> None:
