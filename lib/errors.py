@@ -43,13 +43,29 @@ NotEligible = _error("NotEligible", "not_eligible", 409, "Not eligible", "The st
 OfferingNotInRound = _error(
     "OfferingNotInRound", "offering_not_in_round", 409, "Offering not in round", "The round does not offer it."
 )
-CourseFull = _error("CourseFull", "course_full", 409, "Course full", "No seat left and no waitlist asked for.")
+CourseFull = _error(
+    "CourseFull",
+    "course_full",
+    409,
+    "Course full",
+    "No seat left and no waitlist asked for; `alternatives` names up to 3 offerings open to the student now.",
+)
 AlreadySelected = _error(
     "AlreadySelected", "already_selected", 409, "Already selected", "The student holds or waits for it already."
 )
-CategoryLimit = _error("CategoryLimit", "category_limit", 409, "Category limit", "The category's limit is reached.")
-TotalLimit = _error("TotalLimit", "total_limit", 409, "Total limit", "The round's total limit is reached.")
-TimeConflict = _error("TimeConflict", "time_conflict", 409, "Time conflict", "It overlaps a held offering.")
+CategoryLimit = _error(
+    "CategoryLimit",
+    "category_limit",
+    409,
+    "Category limit",
+    "The category's limit is reached; `category`, `limit` and `held` (the offerings counted) say which.",
+)
+TotalLimit = _error(
+    "TotalLimit", "total_limit", 409, "Total limit", "The round's total limit is reached; `limit` and `held` say which."
+)
+TimeConflict = _error(
+    "TimeConflict", "time_conflict", 409, "Time conflict", "It overlaps a held offering, named in `with`."
+)
 DropNotAllowed = _error("DropNotAllowed", "drop_not_allowed", 409, "Drop not allowed", "The round forbids drops.")
 WrongMode = _error("WrongMode", "wrong_mode", 409, "Wrong mode", "The call does not fit the round's mode.")
 CapacityBelowEnrolled = _error(

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import msgspec
@@ -301,6 +302,21 @@ def _save_metrics(service: Service, path: Path) -> None:
         path.write_text(f"not read: {exc!r}\n")
 
 
+def fetch_fairness(service: Service, round_id: str) -> dict[str, Any] | str:
+    """The round's fairness report once the burst is over, or why it could not be read."""
+    import httpx
+
+    try:
+        with service.admin() as admin:
+            response = admin.get(f"/api/v1/admin/rounds/{round_id}/fairness")
+    except httpx.HTTPError as exc:
+        return repr(exc)
+    if response.status_code != 200:
+        return f"{response.status_code} {response.text[:200]}"
+    report: dict[str, Any] = response.json()
+    return report
+
+
 def run_opening(cfg: Opening) -> Result:
     raise_file_limit()
     out = cfg.report_dir or report_dir(cfg.label)
@@ -318,6 +334,7 @@ def run_opening(cfg: Opening) -> Result:
         if not settle(service.base_url):
             click.echo("the service was still busy 30 s after the burst; checking anyway", err=True)
         _save_metrics(service, out / "metrics.txt")
+        fairness = fetch_fairness(service, plan.round_id)
         click.echo("selection check ...", err=True)
         if service.database_url and service.redis_url:
             checked = service.cli("check")
@@ -368,6 +385,11 @@ def run_opening(cfg: Opening) -> Result:
     )
     if burst.cpu_seconds is not None:
         text += rpt.cpu_markdown(burst.cpu_seconds, burst.seconds, total.requests, profiled=cfg.profile)
+    if isinstance(fairness, dict):
+        rpt.plot_fairness(fairness, out / "fairness.png", f"Who got what in {plan.round_id}")
+        text += "\n" + rpt.fairness_markdown(fairness)
+    else:
+        text += f"\n## Fairness: how the outcome fell\n\nnot read: {fairness}\n"
     if cfg.profile:
         from loadtests.profile import markdown as profile_markdown
 

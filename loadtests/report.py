@@ -6,6 +6,7 @@ import bisect
 import csv
 import os
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -279,3 +280,70 @@ def cpu_markdown(spent: dict[str, float], seconds: float, requests: int, *, prof
     if profiled:
         lines += ["", "py-spy sampled the workers meanwhile (`--profile`): its own CPU is in none of the rows."]
     return "\n".join(lines) + "\n"
+
+
+# --- how the outcome fell: GET /api/v1/admin/rounds/{round_id}/fairness ---------------------------
+
+#: The report's groupings, in the order the table and the plot show them.
+FAIRNESS_GROUPINGS = (
+    ("by_cohort", "cohort"),
+    ("by_degree", "degree"),
+    ("by_campus", "campus"),
+    ("by_arrival_decile", "arrival decile (1 = earliest)"),
+)
+
+
+def _pct(group: dict[str, Any], part: str) -> str:
+    return f"{100 * float(group[part + '_share']):.1f} % ({group[part]})"
+
+
+def fairness_markdown(report: dict[str, Any], plot_name: str | None = "fairness.png") -> str:
+    """The fairness report as a section of the opening's report: one table row per group."""
+    lines = ["## Fairness: how the outcome fell", "", str(report.get("basis", "")), ""]
+    lines += [
+        "| grouping | group | students | first wish | any wish | nothing |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    rows = [("overall", report["overall"])]
+    for key, label in FAIRNESS_GROUPINGS:
+        rows += [(label, group) for group in report.get(key) or []]
+    for label, group in rows:
+        lines.append(
+            f"| {label} | {group['group']} | {group['students']} | {_pct(group, 'first_wish')} | "
+            f"{_pct(group, 'any_wish')} | {_pct(group, 'nothing')} |"
+        )
+    lines.append("")
+    if plot_name:
+        lines += [f"![who got their first wish, another wish, nothing]({plot_name})", ""]
+    return "\n".join(lines)
+
+
+def plot_fairness(report: dict[str, Any], path: Path, title: str) -> None:
+    """One panel per grouping: per group, the shares with their first wish, another wish, nothing."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(label, [report["overall"], *(report.get(key) or [])]) for key, label in FAIRNESS_GROUPINGS]
+    panels = [(label, groups) for label, groups in panels if len(groups) > 1]
+    fig, axes = plt.subplots(len(panels) or 1, 1, figsize=(10, 2.2 + 1.6 * max(1, len(panels))), squeeze=False)
+    for ax, (label, groups) in zip(axes[:, 0], panels, strict=False):
+        names = [f"{g['group']} ({g['students']})" for g in groups]
+        first = [float(g["first_wish_share"]) for g in groups]
+        other = [max(0.0, float(g["any_wish_share"]) - float(g["first_wish_share"])) for g in groups]
+        nothing = [float(g["nothing_share"]) for g in groups]
+        ax.barh(names, first, color="tab:green", label="first wish")
+        ax.barh(names, other, left=first, color="tab:olive", label="another wish")
+        taken = [f + o for f, o in zip(first, other, strict=True)]
+        ax.barh(names, nothing, left=taken, color="tab:red", label="nothing")
+        ax.set_xlim(0, 1)
+        ax.invert_yaxis()
+        ax.set_ylabel(label)
+    axes[0, 0].set_title(title, loc="left")
+    # Above the first panel, clear of the bars (which reach 1.0 in every row).
+    axes[0, 0].legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, fontsize="small", frameon=False)
+    axes[-1, 0].set_xlabel("share of the group's students (students in brackets)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

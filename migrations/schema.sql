@@ -125,6 +125,15 @@ CREATE TABLE draw_placements (
     CONSTRAINT draw_placements_once UNIQUE (round_id, student_id, offering_id)
 );
 
+-- (0008) What students tried to select in first-come rounds, and when first: the fairness report.
+CREATE TABLE select_attempts (
+    round_id     text NOT NULL REFERENCES rounds (id),
+    student_id   text NOT NULL REFERENCES students (id),
+    offering_id  text NOT NULL,
+    first_at     timestamptz NOT NULL,
+    PRIMARY KEY (round_id, student_id, offering_id)
+);
+
 CREATE TABLE audit_events (
     id           bigserial PRIMARY KEY,
     at           timestamptz NOT NULL DEFAULT now(),

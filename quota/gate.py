@@ -30,6 +30,17 @@ R = TypeVar("R")
 SeatCounts = tuple[dict[str, int], dict[str, int], dict[str, int]]
 
 
+class Attempt(msgspec.Struct, frozen=True):
+    """A student's select of an offering that reached the offering's rules, as the gate noted it."""
+
+    #: The hash field it is kept under in the gate.
+    field: str
+    student_id: str
+    offering_id: str
+    #: When the student first tried it: milliseconds since the epoch, on the gate's clock.
+    first_ms: int
+
+
 class LoadedState(msgspec.Struct, frozen=True, kw_only=True):
     """What a round's loaded gate state says of itself, to compare with PostgreSQL's record."""
 
@@ -63,6 +74,20 @@ def _raise_if_over_rate(reply: list[Any]) -> None:
     """A script's refusal for the rate limit (common.lua's over_rate) as OverRate."""
     if _text(reply[0]) == "err" and _text(reply[1]) == "rate_limited":
         raise OverRate(float(msgspec.json.decode(reply[2])["wait_us"]) / 1e6)
+
+
+def category_index(catalog: dict[str, bytes]) -> dict[str, bytes]:
+    """The round's offering ids by category, each list in the round's order (then by id): the
+    select script reads one category's list to find a course_full's alternatives without
+    decoding the whole catalog."""
+    by_category: dict[str, list[tuple[int, str]]] = {}
+    for offering_id, raw in catalog.items():
+        entry = msgspec.json.decode(raw)
+        by_category.setdefault(entry["c"], []).append((int(entry.get("i", -1)), offering_id))
+    return {
+        category: msgspec.json.encode([offering_id for _, offering_id in sorted(ids)])
+        for category, ids in by_category.items()
+    }
 
 
 def _text(value: Any) -> str:
@@ -152,9 +177,10 @@ class SeatGate:
         student, rate = intent.student, intent.rate
         profile = msgspec.json.encode([student.cohort, student.degree, student.campus])
         keys = self._script_keys(intent.round_id, intent.offering_id, student.id, intent.claim)
+        round_keys = self.keys(intent.round_id)
         reply = await self._run(
             self._scripts.select,
-            [*keys, self.keys(intent.round_id).rate(student.id)],
+            [*keys, round_keys.rate(student.id), round_keys.attempts, round_keys.categories],
             (
                 student.id,
                 intent.offering_id,
@@ -307,6 +333,26 @@ class SeatGate:
         )
         return [Change(round_id, _text(sid), decode_entry(fields[b"e"])) for sid, fields in raw or []]
 
+    # --- attempts, for the fairness report ------------------------------------------------------
+
+    @_unavailable
+    async def attempts(self, round_id: str) -> list[Attempt]:
+        """The attempts the select script noted in the round and nobody copied yet."""
+        found: dict[str, Attempt] = {}
+        async for field, value in self._redis.hscan_iter(self.keys(round_id).attempts, count=1000):
+            name = _text(field)
+            student_id, _, offering_id = name.partition("\t")
+            # HSCAN may return a field twice (the hash grew meanwhile): kept once.
+            found[name] = Attempt(name, student_id, offering_id, int(value))
+        return list(found.values())
+
+    @_unavailable
+    async def forget_attempts(self, round_id: str, attempts: Sequence[Attempt]) -> None:
+        """Delete copied attempts; one tried again afterwards is noted again, with a later time."""
+        key = self.keys(round_id).attempts
+        for start in range(0, len(attempts), 1000):
+            await self._redis.hdel(key, *(a.field for a in attempts[start : start + 1000]))
+
     # --- keeping the state in step with PostgreSQL -----------------------------------------------
 
     async def set_round_state(self, round_id: str, state: str, version: int) -> bool:
@@ -323,7 +369,17 @@ class SeatGate:
 
     @_unavailable
     async def set_catalog_entry(self, round_id: str, offering_id: str, entry_json: bytes) -> None:
-        await self._redis.hset(self.keys(round_id).catalog, offering_id, entry_json)
+        """Replace an offering's catalog entry; its category may have changed, so the round's
+        category index is rebuilt from the catalog as it is now."""
+        keys = self.keys(round_id)
+        await self._redis.hset(keys.catalog, offering_id, entry_json)
+        raw: dict[Any, Any] = await self._redis.hgetall(keys.catalog)
+        index = category_index({_text(k): v for k, v in raw.items()})
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.categories)
+            if index:
+                pipe.hset(keys.categories, mapping=index)  # type: ignore[arg-type]
+            await pipe.execute()
 
     @_unavailable
     async def acknowledge(self, changes: Sequence[Change]) -> None:
@@ -354,6 +410,7 @@ class SeatGate:
             pipe.hset(keys.meta, mapping={**snapshot.meta, "loaded": "0"})  # type: ignore[dict-item]
             if snapshot.catalog:
                 pipe.hset(keys.catalog, mapping=snapshot.catalog)  # type: ignore[arg-type]
+                pipe.hset(keys.categories, mapping=category_index(snapshot.catalog))  # type: ignore[arg-type]
                 pipe.hset(keys.capacity, mapping=snapshot.capacity)  # type: ignore[arg-type]
                 pipe.hset(keys.enrolled, mapping=snapshot.enrolled)  # type: ignore[arg-type]
                 pipe.hset(keys.waiting, mapping=snapshot.waiting)  # type: ignore[arg-type]

@@ -12,7 +12,19 @@ import hashlib
 class RoundKeys:
     """The keys of one round's gate state."""
 
-    __slots__ = ("base", "capacity", "catalog", "enrolled", "holdings", "meta", "redo", "round_id", "waiting")
+    __slots__ = (
+        "attempts",
+        "base",
+        "capacity",
+        "catalog",
+        "categories",
+        "enrolled",
+        "holdings",
+        "meta",
+        "redo",
+        "round_id",
+        "waiting",
+    )
 
     def __init__(self, namespace: str, round_id: str) -> None:
         self.round_id = round_id
@@ -21,6 +33,9 @@ class RoundKeys:
         self.meta = self.base + "meta"
         #: Hash: offering id -> static JSON (category, eligibility, schedule).
         self.catalog = self.base + "catalog"
+        #: Hash: category -> JSON list of the round's offering ids of that category, in the round's
+        #: order (from the catalog): where a course_full looks for alternatives.
+        self.categories = self.base + "cats"
         #: Hash: offering id -> capacity.
         self.capacity = self.base + "cap"
         #: Hash: offering id -> enrolled count.
@@ -31,6 +46,9 @@ class RoundKeys:
         self.holdings = self.base + "hold"
         #: Stream: the redo log, one entry per change, in the gate's order.
         self.redo = self.base + "redo"
+        #: Hash: "<student>\t<offering>" -> when the student first tried to select it (ms), until
+        #: copied to PostgreSQL. Not seat state: a rebuilt round keeps it.
+        self.attempts = self.base + "tries"
 
     def waitlist(self, offering_id: str) -> str:
         """Sorted set of the students waiting for an offering, scored by the joining change's seq."""
@@ -52,7 +70,7 @@ class RoundKeys:
 
     def state_keys(self, offering_ids: list[str]) -> list[str]:
         """Every key that holds the round's seat state (not idempotency claims)."""
-        return [*self.fixed(), *(self.waitlist(o) for o in offering_ids)]
+        return [*self.fixed(), self.categories, *(self.waitlist(o) for o in offering_ids)]
 
 
 def student_rate_key(namespace: str, student_id: str) -> str:

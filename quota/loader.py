@@ -29,8 +29,11 @@ def _minutes(clock: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
-def catalog_entry(category: str, schedule: list[dict[str, Any]], eligibility: dict[str, Any]) -> bytes:
-    """An offering as the scripts read it: category, eligibility and schedule, pre-digested."""
+def catalog_entry(
+    category: str, schedule: list[dict[str, Any]], eligibility: dict[str, Any], position: int | None = None
+) -> bytes:
+    """An offering as the scripts read it: category, eligibility and schedule, pre-digested; and
+    its place in the round's offerings (``i``), which orders a course_full's alternatives."""
     slots = []
     for item in schedule:
         if item.get("date"):
@@ -38,7 +41,10 @@ def catalog_entry(category: str, schedule: list[dict[str, Any]], eligibility: di
             slots.append([WEEKDAYS[date.weekday()], item["date"], _minutes(item["start"]), _minutes(item["end"])])
         else:
             slots.append([item["day"], "", _minutes(item["start"]), _minutes(item["end"])])
-    return _encode({"c": category, "e": eligibility_entry(eligibility), "s": slots})
+    entry: dict[str, Any] = {"c": category, "e": eligibility_entry(eligibility), "s": slots}
+    if position is not None:
+        entry["i"] = position
+    return _encode(entry)
 
 
 def eligibility_entry(eligibility: dict[str, Any]) -> dict[str, list[Any]]:
@@ -146,7 +152,9 @@ async def read_round(conn: Connection, round_id: str) -> RoundSnapshot | None:
         round_id=round_id,
         generation=row["generation"],
         meta=_meta(row, seq),
-        catalog={o["id"]: catalog_entry(o["category"], o["schedule"], o["eligibility"]) for o in offerings},
+        catalog={
+            o["id"]: catalog_entry(o["category"], o["schedule"], o["eligibility"], o["position"]) for o in offerings
+        },
         capacity={o["id"]: o["capacity"] for o in offerings},
         enrolled=enrolled,
         waiting=waiting,

@@ -12,7 +12,7 @@ RETURNING id, mode, state, state_version, opens_at, closes_at, eligibility, limi
 SELECT generation FROM rounds WHERE id = $1;
 
 -- name: round_offerings
-SELECT o.id, o.category, o.capacity, o.schedule, o.eligibility
+SELECT o.id, o.category, o.capacity, o.schedule, o.eligibility, ro.position
 FROM round_offerings ro JOIN offerings o ON o.id = ro.offering_id
 WHERE ro.round_id = $1
 ORDER BY ro.position;

@@ -1,5 +1,5 @@
 """The gate's Lua scripts: package files, each prefixed with the shared preludes (``common.lua``,
-then ``promotion.lua``), read once.
+then ``promotion.lua``, ``explain.lua``), read once.
 
 They run by SHA (EVALSHA) through the process's ScriptPipeline, which loads a script again when
 Redis answers NOSCRIPT: a Redis restart costs one extra round trip, not an error.
@@ -13,7 +13,7 @@ from importlib import resources
 from quota.pipeline import LuaScript
 
 #: Shared by every script, in this order.
-PRELUDES = ("common.lua", "promotion.lua")
+PRELUDES = ("common.lua", "promotion.lua", "explain.lua")
 
 
 def _source(name: str) -> str:

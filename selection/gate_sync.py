@@ -15,6 +15,7 @@ from quota.entries import Change
 from quota.gate import SeatGate
 from quota.loader import catalog_entry
 from quota.outcomes import GateUnavailable, Refused
+from selection.attempts import AttemptLog
 from selection.group_commit import NotCommitted, RedoWriter
 from selection.recovery import GateRecovery
 from selection.refusals import refusal_error
@@ -30,12 +31,14 @@ class SeatGateSync:
         writer: RedoWriter,
         recovery: GateRecovery,
         catalog: CachedCatalog,
+        attempts: AttemptLog | None = None,
     ) -> None:
         self._pool = pool
         self._gate = gate
         self._writer = writer
         self._recovery = recovery
         self._catalog = catalog
+        self._attempts = attempts
 
     async def round_changed(self, round_id: str) -> None:
         self._catalog.forget()
@@ -50,6 +53,11 @@ class SeatGateSync:
         except GateUnavailable as exc:
             # PostgreSQL has the change; recovery loads the round as soon as Redis answers.
             raise errors.Unavailable("Recorded, but the admission gate is unreachable; it catches up shortly") from exc
+        if row["state"] == "closed" and self._attempts is not None:
+            # The gate now refuses every student select, so this copy holds the round's last
+            # attempts; a failure leaves them to the next upkeep copy, not to the close.
+            with contextlib.suppress(GateUnavailable, *DATABASE_FAILURES):
+                await self._attempts.copy(round_id, wait=True)
 
     async def round_reloaded(self, round_id: str) -> None:
         self._catalog.forget()
@@ -62,7 +70,7 @@ class SeatGateSync:
         self._catalog.forget()
         rows = await self._pool.fetch(_sql("offering_in_rounds"), offering_id)
         for row in rows:
-            entry = catalog_entry(row["category"], row["schedule"], row["eligibility"])
+            entry = catalog_entry(row["category"], row["schedule"], row["eligibility"], row["position"])
             try:
                 await self._gate.set_catalog_entry(row["round_id"], offering_id, entry)
             except GateUnavailable as exc:

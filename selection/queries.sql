@@ -95,7 +95,7 @@ ORDER BY s.offering_id, s.status, s.wait_seq NULLS FIRST, s.student_id;
 SELECT state, state_version FROM rounds WHERE id = $1;
 
 -- name: offering_in_rounds
-SELECT ro.round_id, o.category, o.schedule, o.eligibility
+SELECT ro.round_id, ro.position, o.category, o.schedule, o.eligibility
 FROM round_offerings ro JOIN offerings o ON o.id = ro.offering_id
 WHERE ro.offering_id = $1;
 
@@ -135,3 +135,65 @@ WHERE s.round_id = $1 AND s.status <> 'dropped';
 
 -- name: dead_letter_count
 SELECT count(*) FROM dead_letters;
+
+-- name: claim_attempt_copy
+-- One process copies a round's attempts at a time (per transaction): two copying the same notes
+-- would write every row twice. Keyed by the table's oid and the round, in the two-key space.
+SELECT pg_try_advisory_xact_lock('select_attempts'::regclass::oid::integer, hashtext($1));
+
+-- name: wait_attempt_copy
+SELECT pg_advisory_xact_lock('select_attempts'::regclass::oid::integer, hashtext($1));
+
+-- name: record_attempts
+-- The earliest time of each (student, offering) stays, whichever copy arrives first.
+INSERT INTO select_attempts AS sa (round_id, student_id, offering_id, first_at)
+SELECT $1, a.student_id, a.offering_id, timestamptz 'epoch' + a.first_ms * interval '1 millisecond'
+FROM unnest($2::text[], $3::text[], $4::bigint[]) AS a(student_id, offering_id, first_ms)
+ON CONFLICT (round_id, student_id, offering_id) DO UPDATE SET first_at = excluded.first_at
+    WHERE excluded.first_at < sa.first_at;
+
+-- name: attempted_rounds
+SELECT id FROM rounds WHERE mode = 'fcfs' AND state <> 'draft' ORDER BY id;
+
+-- name: fairness_round
+SELECT id, mode, state FROM rounds WHERE id = $1;
+
+-- name: fairness_fcfs
+-- Per student who tried: the first attempt (earliest, then the offering id) and what they got.
+WITH firsts AS (
+    SELECT DISTINCT ON (student_id) student_id, offering_id, first_at
+    FROM select_attempts
+    WHERE round_id = $1
+    ORDER BY student_id, first_at, offering_id
+)
+SELECT st.id AS student_id, st.cohort, st.degree, st.campus, f.first_at,
+       EXISTS (
+           SELECT 1 FROM selections s
+           WHERE s.round_id = $1 AND s.student_id = f.student_id AND s.offering_id = f.offering_id
+             AND s.status = 'enrolled'
+       ) AS got_first,
+       EXISTS (
+           SELECT 1 FROM selections s
+           JOIN select_attempts a
+             ON a.round_id = s.round_id AND a.student_id = s.student_id AND a.offering_id = s.offering_id
+           WHERE s.round_id = $1 AND s.student_id = f.student_id AND s.status = 'enrolled'
+       ) AS got_any
+FROM firsts f JOIN students st ON st.id = f.student_id
+ORDER BY f.first_at, st.id;
+
+-- name: fairness_lottery
+-- Per student with a wish list (not withdrawn): did they get their first wish, any wish.
+SELECT st.id AS student_id, st.cohort, st.degree, st.campus, NULL::timestamptz AS first_at,
+       EXISTS (
+           SELECT 1 FROM selections s
+           WHERE s.round_id = w.round_id AND s.student_id = w.student_id AND s.offering_id = w.offering_ids[1]
+             AND s.status = 'enrolled'
+       ) AS got_first,
+       EXISTS (
+           SELECT 1 FROM selections s
+           WHERE s.round_id = w.round_id AND s.student_id = w.student_id AND s.offering_id = ANY (w.offering_ids)
+             AND s.status = 'enrolled'
+       ) AS got_any
+FROM wishes w JOIN students st ON st.id = w.student_id
+WHERE w.round_id = $1 AND cardinality(w.offering_ids) > 0
+ORDER BY st.id;

@@ -44,19 +44,29 @@ def refusal_error(code: str, facts: dict[str, Any], offering_id: str) -> errors.
             return cls(f"You are already {status} in {offering_id} in this round", held=status)
         case "time_conflict":
             other = facts.get("with")
-            return cls(f"{offering_id} overlaps {other}, which you hold", conflicts_with=other)
-        case "category_limit":
-            category, limit = facts.get("category"), facts.get("limit")
             return cls(
-                f"You already hold the round's limit of {limit} {category} offering(s)", category=category, limit=limit
+                f"{offering_id} overlaps {other}, which you hold; drop {other} first, or choose an offering at "
+                "another time",
+                **{"with": other},
             )
+        case "category_limit":
+            category, limit, held = facts.get("category"), facts.get("limit"), _ids(facts.get("held"))
+            return cls(_limit_detail(offering_id, limit, held, category), category=category, limit=limit, held=held)
         case "total_limit":
-            limit = facts.get("limit")
-            return cls(f"You already hold the round's limit of {limit} offering(s)", limit=limit)
+            limit, held = facts.get("limit"), _ids(facts.get("held"))
+            return cls(_limit_detail(offering_id, limit, held, None), limit=limit, held=held)
         case "course_full":
             waitlist = bool(facts.get("waitlist"))
+            alternatives = _ids(facts.get("alternatives"))
             hint = "; ask for the waitlist to queue for a seat" if waitlist else ""
-            return cls(f"No seat left in {offering_id}{hint}", capacity=facts.get("capacity"), waitlist=waitlist)
+            if alternatives:
+                hint += f". With a seat left, and open to you now: {', '.join(alternatives)}"
+            return cls(
+                f"No seat left in {offering_id}{hint}",
+                capacity=facts.get("capacity"),
+                waitlist=waitlist,
+                alternatives=alternatives,
+            )
         case "drop_not_allowed":
             return cls("This round does not allow drops")
         case "not_found":
@@ -67,3 +77,20 @@ def refusal_error(code: str, facts: dict[str, Any], offering_id: str) -> errors.
                 enrolled=facts.get("enrolled"),
             )
     return errors.DomainError(f"refused: {code}")
+
+
+def _ids(value: Any) -> list[str]:
+    """A list of offering ids from a script's facts: Lua's JSON writes an empty list as ``{}``."""
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _limit_detail(offering_id: str, limit: Any, held: list[str], category: str | None) -> str:
+    """Which limit, and what the student holds that counts against it, in a sentence."""
+    kind = f"{category} " if category else ""
+    scope = f"for {category} offerings" if category else "on all offerings"
+    if not held:
+        return f"The round allows no {kind}offerings ({scope}: {limit}), so {offering_id} cannot be taken"
+    return (
+        f"The round's limit {scope} is {limit}, and you hold {len(held)}: {', '.join(held)}; "
+        f"drop one of them to take {offering_id}"
+    )

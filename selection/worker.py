@@ -34,9 +34,11 @@ from lib.settings import Settings
 from quota.connection import pool_options
 from quota.gate import SeatGate
 from quota.outcomes import GateUnavailable
+from selection.attempts import AttemptLog
 from selection.browse import Browse
 from selection.dead_letters import DeadLetters
 from selection.enrollment import Enrollment
+from selection.fairness import Fairness
 from selection.gate_sync import SeatGateSync
 from selection.group_commit import RedoWriter
 from selection.idempotency_pruner import IdempotencyPruner
@@ -61,6 +63,7 @@ class Worker:
     recovery: GateRecovery
     sync: SeatGateSync
     pruner: IdempotencyPruner
+    attempts: AttemptLog
     # The services the routes are given.
     students: StudentDirectory
     rounds: RoundRegistry
@@ -74,6 +77,7 @@ class Worker:
     wishes: WishBook
     lottery: Lottery
     rate_limit: StudentRateLimit
+    fairness: Fairness
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -128,7 +132,10 @@ class Worker:
         catalog = CachedCatalog(pool)
         refusals = RefusalLog(commit_pool) if settings.audit_refusals else None
         rate_limit = StudentRateLimit(gate, settings.rate_limit)
-        sync = SeatGateSync(pool, gate, writer, recovery, catalog)
+        # A few seconds of attempts at most are lost with Redis; each copy is one HSCAN per round.
+        # The requests' pool, not the writer's: a copy must never hold up a group commit.
+        attempts = AttemptLog(pool, gate, interval_seconds=max(1.0, settings.gate_upkeep_seconds * 10))
+        sync = SeatGateSync(pool, gate, writer, recovery, catalog, attempts)
         rounds = RoundRegistry(pool, sync)
         worker = cls(
             settings=settings,
@@ -156,6 +163,8 @@ class Worker:
             wishes=WishBook(pool),
             lottery=Lottery(pool, sync),
             rate_limit=rate_limit,
+            attempts=attempts,
+            fairness=Fairness(pool, attempts),
         )
         with contextlib.suppress(Exception):
             await worker.students.preload()
@@ -166,6 +175,7 @@ class Worker:
             asyncio.create_task(recovery.run(), name="gate-recovery"),
             asyncio.create_task(worker._reconcile_capacities(), name="capacity-reconciler"),
             asyncio.create_task(worker.pruner.run(), name="idempotency-pruner"),
+            asyncio.create_task(attempts.run(), name="attempt-log"),
         ]
         if refusals is not None:
             worker.background.append(asyncio.create_task(refusals.run(), name="refusal-log"))
@@ -197,9 +207,10 @@ class Worker:
         log.info("worker stopping")
         self.recovery.stop()
         self.pruner.stop()
+        self.attempts.stop()
         await self.writer.close(self.settings.commit_timeout_seconds)
         # The loops stop between two ticks; one that does not within a few seconds is cancelled.
-        loops = [t for t in self.background if t.get_name() in ("gate-recovery", "idempotency-pruner")]
+        loops = [t for t in self.background if t.get_name() in ("gate-recovery", "idempotency-pruner", "attempt-log")]
         if loops:
             await asyncio.wait(loops, timeout=3)
         for task in self.background:

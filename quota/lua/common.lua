@@ -73,9 +73,10 @@ local function meta_limits(meta)
 end
 
 -- The rules that depend on what the student already holds (enrolled selections only):
--- time conflict, category limit, total limit. Returns nil, or a refusal.
+-- time conflict, category limit, total limit. Returns nil, or a refusal naming what it counted:
+-- the held offering in conflict, or the held offerings that make up the limit (sorted ids).
 local function holding_rules(holding, offering, entry, limits)
-  local in_category, total = 0, 0
+  local in_category, total = {}, {}
   for held, status in pairs(holding['o']) do
     if status == 'e' and held ~= offering then
       local other = catalog_entry(held)
@@ -83,17 +84,19 @@ local function holding_rules(holding, offering, entry, limits)
         if schedules_clash(entry['s'], other['s']) then
           return refuse('time_conflict', {with = held})
         end
-        if other['c'] == entry['c'] then in_category = in_category + 1 end
+        if other['c'] == entry['c'] then in_category[#in_category + 1] = held end
       end
-      total = total + 1
+      total[#total + 1] = held
     end
   end
   local cat_limit = limits[entry['c']]
-  if cat_limit ~= nil and in_category >= cat_limit then
-    return refuse('category_limit', {category = entry['c'], limit = cat_limit})
+  if cat_limit ~= nil and #in_category >= cat_limit then
+    table.sort(in_category)
+    return refuse('category_limit', {category = entry['c'], limit = cat_limit, held = in_category})
   end
-  if limits['total'] ~= nil and total >= limits['total'] then
-    return refuse('total_limit', {limit = limits['total']})
+  if limits['total'] ~= nil and #total >= limits['total'] then
+    table.sort(total)
+    return refuse('total_limit', {limit = limits['total'], held = total})
   end
   return nil
 end

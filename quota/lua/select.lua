@@ -3,7 +3,8 @@
 --       5 mode (student | admin | override), 6 actor, 7 role, 8 idempotency used (1/0),
 --       9 request fingerprint, 10 claim TTL (s), 11 the Idempotency-Key, 12 the student's rate
 --       limit per second (0: none), 13 its burst, 14 the caller's sequence floor (common.lua)
--- KEYS: common.lua's, then 10 the student's rate key in this round
+-- KEYS: common.lua's, then 10 the student's rate key in this round, 11 the round's attempts,
+--       12 the round's category index
 -- Returns {'ok', status, position, id1, entry1, id2, entry2, ...} | {'err', code, detail} |
 --         {'replay', fingerprint}
 local student, offering = ARGV[1], ARGV[2]
@@ -33,6 +34,7 @@ if mode ~= 'override' then
   if not admits(cjson.decode(meta['elig'] or '{}'), profile) then return refuse('not_eligible', {scope = 'round'}) end
   if not admits(entry['e'], profile) then return refuse('not_eligible', {scope = 'offering'}) end
 end
+if mode == 'student' then note_attempt(KEYS[11], student, offering, now) end
 
 local holding = load_holding(student) or {p = profile, o = {}}
 holding['p'] = profile
@@ -71,7 +73,10 @@ elseif want_waitlist and meta['waitlist'] == '1' and held == nil then
   position = redis.call('ZRANK', K_WL, student) + 1
   change['position'] = position
 else
-  return refuse('course_full', {capacity = capacity, waitlist = meta['waitlist'] == '1'})
+  return refuse('course_full', {
+    capacity = capacity, waitlist = meta['waitlist'] == '1',
+    alternatives = alternatives(KEYS[12], holding, offering, entry, profile)
+  })
 end
 change['status'] = status
 save_holding(student, holding)

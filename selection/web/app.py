@@ -16,6 +16,7 @@ from courses.students import StudentDirectory
 from lib.logs import configure_logging
 from lib.settings import Settings
 from selection.web.admin_catalog_routes import ADMIN_CATALOG_HANDLERS
+from selection.web.admin_report_routes import ADMIN_REPORT_HANDLERS
 from selection.web.admin_round_routes import ADMIN_ROUND_HANDLERS
 from selection.web.admin_selection_routes import ADMIN_SELECTION_ROUTER
 from selection.web.auth import admin_only, jwt_auth
@@ -30,7 +31,7 @@ from selection.worker import Worker
 #: Administrators' catalog and round routes, their bodies checked strictly before the handler runs.
 ADMIN_CATALOG_ROUTER = Router(
     path="/api/v1/admin",
-    route_handlers=[*ADMIN_CATALOG_HANDLERS, *ADMIN_ROUND_HANDLERS],
+    route_handlers=[*ADMIN_CATALOG_HANDLERS, *ADMIN_ROUND_HANDLERS, *ADMIN_REPORT_HANDLERS],
     guards=[admin_only],
     before_request=admin_request_shape,
     tags=["admin"],

@@ -29,6 +29,7 @@ SERVICES = (
     "dead_letters",
     "wishes",
     "lottery",
+    "fairness",
 )
 
 

@@ -45,8 +45,8 @@ ANN, BEN, CAT, DAN, EVE = (
     StudentProfile(name, 2024, "master", "north") for name in ("ann", "ben", "cat", "dan", "eve")
 )
 PHD = StudentProfile("phd", 2024, "phd", "north")
-#: The refusal of a second pe offering under a pe limit of 1.
-OVER_PE = ("category_limit", {"category": "pe", "limit": 1})
+#: The refusal of a second pe offering under a pe limit of 1, when the student holds `run`.
+OVER_PE = ("category_limit", {"category": "pe", "limit": 1, "held": ["run"]})
 
 
 def snapshot(
@@ -202,13 +202,16 @@ async def test_category_and_total_limits(gate: SeatGate) -> None:
     await select(gate, ANN, "run")
     assert await refusal(select(gate, ANN, "swim")) == OVER_PE
     await select(gate, ANN, "clay")
-    assert await refusal(select(gate, ANN, "paint")) == ("total_limit", {"limit": 2})
+    assert await refusal(select(gate, ANN, "paint")) == ("total_limit", {"limit": 2, "held": ["clay", "run"]})
     assert await seats(gate, "paint") == (5, 0, 0)
 
 
 async def test_course_full_then_waitlist_positions(gate: SeatGate) -> None:
     await select(gate, ANN, "swim")
-    assert await refusal(select(gate, BEN, "swim")) == ("course_full", {"capacity": 1, "waitlist": True})
+    assert await refusal(select(gate, BEN, "swim")) == (
+        "course_full",
+        {"capacity": 1, "waitlist": True, "alternatives": ["run"]},
+    )
     first = await select(gate, BEN, "swim", waitlist=True)
     assert (first.status, first.position) == ("waitlisted", 1)
     second = await select(gate, CAT, "swim", waitlist=True)
@@ -220,7 +223,7 @@ async def test_course_full_then_waitlist_positions(gate: SeatGate) -> None:
 
 async def test_course_full_on_a_round_without_a_waitlist(gate: SeatGate) -> None:
     await install(gate, waitlist=False, held=[(ANN, ["swim"])])
-    full = ("course_full", {"capacity": 1, "waitlist": False})
+    full = ("course_full", {"capacity": 1, "waitlist": False, "alternatives": ["run"]})
     assert await refusal(select(gate, BEN, "swim", waitlist=True)) == full
     assert await seats(gate, "swim") == (1, 1, 0)
 
@@ -248,7 +251,12 @@ ORDER: list[tuple[dict[str, Any], StudentProfile, str, tuple[str, dict[str, Any]
     ({"held": [(ANN, ["swim", "yoga"])]}, ANN, "swim", ("already_selected", {"status": "enrolled"})),
     ({"limits": {"pe": 1}, "held": [(ANN, ["run", "yoga"])]}, ANN, "swim", ("time_conflict", {"with": "yoga"})),
     ({"limits": {"pe": 1, "total": 1}, "held": [(ANN, ["run"])]}, ANN, "swim", OVER_PE),
-    ({"limits": {"total": 1}, "held": [(ANN, ["clay"]), (BEN, ["swim"])]}, ANN, "swim", ("total_limit", {"limit": 1})),
+    (
+        {"limits": {"total": 1}, "held": [(ANN, ["clay"]), (BEN, ["swim"])]},
+        ANN,
+        "swim",
+        ("total_limit", {"limit": 1, "held": ["clay"]}),
+    ),
 ]
 ORDER_IDS = "state>mode mode>offering offering>elig round>offering elig>held held>clash clash>cat cat>total total>full"
 
@@ -325,8 +333,14 @@ async def test_admin_mode_ignores_the_round_state_only(gate: SeatGate) -> None:
     assert changes(decision) == [("ann", "swim", "enrolled", "force_enroll")]
     assert await refusal(select(gate, PHD, "masters", mode="admin")) == ("not_eligible", {"scope": "offering"})
     assert await refusal(select(gate, ANN, "yoga", mode="admin")) == ("time_conflict", {"with": "swim"})
-    assert await refusal(select(gate, ANN, "run", mode="admin")) == OVER_PE
-    assert await refusal(select(gate, BEN, "swim", mode="admin")) == ("course_full", {"capacity": 1, "waitlist": True})
+    assert await refusal(select(gate, ANN, "run", mode="admin")) == (
+        "category_limit",
+        {"category": "pe", "limit": 1, "held": ["swim"]},
+    )
+    assert await refusal(select(gate, BEN, "swim", mode="admin")) == (
+        "course_full",
+        {"capacity": 1, "waitlist": True, "alternatives": ["run"]},
+    )
     assert await seats(gate, "swim") == (1, 1, 0)
 
 

@@ -227,3 +227,50 @@ def test_students_active_are_those_arrived_and_not_yet_done() -> None:
     assert students_active(history, journal) == ([0, 2, 3, 1], "students active")
     # Without arrivals in the journal, locust's own count (every user is spawned at the start).
     assert students_active(history, Journal(students_planned=3)) == ([9, 9, 9, 9], "locust users")
+
+
+def _group(name: str, students: int, first: int, any_: int) -> dict[str, object]:
+    return {
+        "group": name,
+        "students": students,
+        "first_wish": first,
+        "any_wish": any_,
+        "nothing": students - any_,
+        "first_wish_share": round(first / students, 4),
+        "any_wish_share": round(any_ / students, 4),
+        "nothing_share": round((students - any_) / students, 4),
+    }
+
+
+FAIRNESS = {
+    "round_id": "r1",
+    "mode": "fcfs",
+    "basis": "Students who tried to select.",
+    "students": 4,
+    "overall": _group("all", 4, 2, 3),
+    "by_cohort": [_group("2024", 2, 1, 2), _group("2025", 2, 1, 1)],
+    "by_degree": [_group("master", 4, 2, 3)],
+    "by_campus": [],
+    "by_arrival_decile": [_group("1", 1, 1, 1), _group("3", 1, 0, 1), _group("6", 1, 0, 0), _group("8", 1, 1, 1)],
+}
+
+
+def test_fairness_table_has_a_row_per_group() -> None:
+    from loadtests.report import fairness_markdown
+
+    text = fairness_markdown(FAIRNESS)
+    assert "Students who tried to select." in text
+    assert "| overall | all | 4 | 50.0 % (2) | 75.0 % (3) | 25.0 % (1) |" in text
+    assert "| cohort | 2025 | 2 | 50.0 % (1) | 50.0 % (1) | 50.0 % (1) |" in text
+    assert "| arrival decile (1 = earliest) | 6 | 1 | 0.0 % (0) | 0.0 % (0) | 100.0 % (1) |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 1 + 1 + 2 + 1 + 4  # the header, overall, and each group
+    assert "(fairness.png)" in text
+
+
+def test_fairness_plot_is_a_png(tmp_path: Path) -> None:
+    from loadtests.report import plot_fairness
+
+    path = tmp_path / "fairness.png"
+    plot_fairness(FAIRNESS, path, "Who got what in r1")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
