@@ -55,13 +55,15 @@ def poisoned_select(student: str = "s1") -> SelectIntent:
 
 
 async def until_decided(worker: Worker, intent: SelectIntent, seconds: float = 10.0) -> object:
-    """The select's outcome, repeated while the round is being rebuilt (503)."""
+    """The select's outcome, repeated until the round is rebuilt: while it is (503), and before
+    the upkeep loop has begun the rebuild, when the gate still counts the set-aside seat
+    (course_full)."""
     deadline = time.monotonic() + seconds
     while True:
         try:
             return await worker.enrollment.select(intent)
         except DomainError as exc:
-            if exc.status != 503 or time.monotonic() > deadline:
+            if exc.code not in ("unavailable", "course_full") or time.monotonic() > deadline:
                 raise
         await asyncio.sleep(0.05)
 
