@@ -69,7 +69,20 @@ def _meta(row: asyncpg.Record, seq: int) -> dict[str, str]:
             meta[bound] = ms
     for name, value in (row["limits"] or {}).items():
         meta[f"lim_{name}"] = str(value)
+    meta.update(_fair_start(row))
     return meta
+
+
+def _fair_start(row: asyncpg.Record) -> dict[str, str]:
+    """The fair-start window, once the round has opened with one: when it ends (it starts at the
+    later of the first opening and ``opens_at``) and the seed of its order."""
+    if row["mode"] != "fcfs" or not row["fair_start_seconds"] or row["opened_at"] is None:
+        return {}
+    if row["fair_start_seed"] is None:
+        return {}
+    start = max(row["opened_at"], row["opens_at"]) if row["opens_at"] is not None else row["opened_at"]
+    ends = start + dt.timedelta(seconds=row["fair_start_seconds"])
+    return {"fs_end": str(int(ends.timestamp() * 1000)), "fs_seed": row["fair_start_seed"]}
 
 
 class Claim(msgspec.Struct, frozen=True):

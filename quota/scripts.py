@@ -13,7 +13,7 @@ from importlib import resources
 from quota.pipeline import LuaScript
 
 #: Shared by every script, in this order.
-PRELUDES = ("common.lua", "promotion.lua")
+PRELUDES = ("common.lua", "promotion.lua", "fair_start.lua")
 
 
 def _source(name: str) -> str:
@@ -29,6 +29,7 @@ class GateScripts:
     state: LuaScript
     publish: LuaScript
     release: LuaScript
+    window: LuaScript
 
     @classmethod
     def load(cls) -> GateScripts:
@@ -36,7 +37,7 @@ class GateScripts:
         return cls(
             **{
                 name: LuaScript(name, _assemble(prelude, _source(f"{name}.lua")))
-                for name in ("select", "drop", "capacity", "rate", "state", "publish", "release")
+                for name in ("select", "drop", "capacity", "rate", "state", "publish", "release", "window")
             }
         )
 

@@ -35,6 +35,7 @@ from quota.outcomes import GateUnavailable
 from selection.browse import Browse
 from selection.dead_letters import DeadLetters
 from selection.enrollment import Enrollment
+from selection.fair_start import FairStart
 from selection.gate_sync import SeatGateSync
 from selection.group_commit import RedoWriter
 from selection.idempotency_pruner import IdempotencyPruner
@@ -70,6 +71,7 @@ class Worker:
     roster: Roster
     dead_letters: DeadLetters
     rate_limit: StudentRateLimit
+    fair_start: FairStart
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -126,6 +128,7 @@ class Worker:
         rate_limit = StudentRateLimit(gate, settings.rate_limit)
         sync = SeatGateSync(pool, gate, writer, recovery, catalog)
         rounds = RoundRegistry(pool, sync)
+        fair_start = FairStart(gate, recovery.round_ids)
         worker = cls(
             settings=settings,
             pool=pool,
@@ -145,11 +148,12 @@ class Worker:
             offerings=OfferingCatalog(pool, sync),
             audit=AuditTrail(pool),
             catalog=catalog,
-            enrollment=Enrollment(pool, gate, writer, catalog, rate_limit, refusals),
+            enrollment=Enrollment(pool, gate, writer, catalog, rate_limit, fair_start, refusals),
             browse=Browse(catalog, rounds, gate),
             roster=Roster(pool, catalog),
             dead_letters=DeadLetters(pool),
             rate_limit=rate_limit,
+            fair_start=fair_start,
         )
         with contextlib.suppress(Exception):
             await worker.students.preload()
@@ -160,6 +164,8 @@ class Worker:
             asyncio.create_task(recovery.run(), name="gate-recovery"),
             asyncio.create_task(worker._reconcile_capacities(), name="capacity-reconciler"),
             asyncio.create_task(worker.pruner.run(), name="idempotency-pruner"),
+            asyncio.create_task(fair_start.listen(), name="fair-start-waiters"),
+            asyncio.create_task(fair_start.decide(), name="fair-start-decider"),
         ]
         if refusals is not None:
             worker.background.append(asyncio.create_task(refusals.run(), name="refusal-log"))
@@ -191,9 +197,11 @@ class Worker:
         log.info("worker stopping")
         self.recovery.stop()
         self.pruner.stop()
+        self.fair_start.stop()
         await self.writer.close(self.settings.commit_timeout_seconds)
         # The loops stop between two ticks; one that does not within a few seconds is cancelled.
-        loops = [t for t in self.background if t.get_name() in ("gate-recovery", "idempotency-pruner")]
+        looping = ("gate-recovery", "idempotency-pruner", "fair-start-waiters", "fair-start-decider")
+        loops = [t for t in self.background if t.get_name() in looping]
         if loops:
             await asyncio.wait(loops, timeout=3)
         for task in self.background:

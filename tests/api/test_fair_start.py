@@ -1,0 +1,204 @@
+"""The fair-start window through the students' routes: held selects decided in the seeded passes
+when the window ends, with their normal answers, durable before they are sent.
+
+Requests that wait must run side by side, so the app is served on the test's own event loop
+(httpx's ASGI transport, the lifespan driven here) rather than by the framework's test client,
+which runs one request at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from lib.settings import Settings
+from selection.web.app import create_app
+from tests.builders import add_offering, add_round, add_students, weekly
+from tests.catalog_data import assert_problem
+from tests.invariants import checked
+
+Client = httpx.AsyncClient
+
+Headers = Callable[[str], dict[str, str]]
+R = "r1"
+SEED = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+SELECTIONS = f"/api/v1/rounds/{R}/selections"
+
+
+def rank(seed: str, student_id: str) -> str:
+    """The contract's order, computed here independently of the service."""
+    return hashlib.sha256((seed + ":" + student_id).encode()).hexdigest()
+
+
+async def open_window(db: asyncpg.Connection, seconds: float, round_id: str = R) -> float:
+    """Open the round (created as a draft) with a window of ``seconds`` starting now, as the
+    first opening would; returns when the window ends (time.time())."""
+    start = await db.fetchval(
+        """UPDATE rounds SET state = 'open', fair_start_seconds = $2, fair_start_seed = $3, opened_at = now(),
+                  generation = generation + 1
+           WHERE id = $1 RETURNING opened_at""",
+        round_id,
+        max(1, round(seconds)),
+        SEED,
+    )
+    return float(start.timestamp()) + max(1, round(seconds))
+
+
+async def held_count(redis: aioredis.Redis, namespace: str, round_id: str = R) -> int:
+    return int(await redis.hlen(f"{namespace}{{round:{round_id}}}:fs:held"))
+
+
+async def until(check: Callable[[], Any], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, "condition never met"
+        await asyncio.sleep(0.02)
+
+
+async def ready_with_window(client: Client, redis: aioredis.Redis, namespace: str, round_id: str = R) -> None:
+    """Wait until the gate holds the round's window (rebuilt from PostgreSQL)."""
+
+    async def has_window() -> bool:
+        return (
+            bool(await redis.hget(f"{namespace}{{round:{round_id}}}:meta", "fs_end"))
+            and (await client.get("/ready")).status_code == 200
+        )
+
+    await until(has_window)
+
+
+@contextlib.asynccontextmanager
+async def served(settings: Settings) -> AsyncIterator[Client]:
+    """The app with its worker, on this event loop: as many requests in flight as the test sends."""
+    app = create_app(settings)
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    lifespan = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, outbox.put)
+    )  # type: ignore[arg-type]
+    await inbox.put({"type": "lifespan.startup"})
+    started = await outbox.get()
+    assert started["type"] == "lifespan.startup.complete", started
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://fair.test", timeout=60
+        ) as client:
+            yield client
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await outbox.get()
+        await lifespan
+
+
+async def announce(client: Client, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while (response := await client.get("/ready")).status_code != 200:
+        assert time.monotonic() < deadline, response.text
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[Client]:
+    async with served(settings) as c:
+        yield c
+
+
+@pytest.fixture
+async def window(
+    db: asyncpg.Connection, client: Client, redis: aioredis.Redis, redis_namespace: str
+) -> Callable[[float], Any]:
+    students = [f"s{i:02d}" for i in range(12)]
+    await add_students(db, *students)
+    await add_offering(db, "swim", capacity=3, schedule=[weekly("mon", "14:00", "15:00")])
+    await add_offering(db, "yoga", capacity=2, schedule=[weekly("tue", "14:00", "15:00")])
+    await add_offering(db, "clay", capacity=20, category="arts", schedule=[weekly("wed", "14:00", "15:00")])
+    await add_round(db, R, ["swim", "yoga", "clay"], state="draft", waitlist=True)
+    await announce(client)
+
+    async def start(seconds: float) -> float:
+        ends = await open_window(db, seconds)
+        await ready_with_window(client, redis, redis_namespace)
+        return ends
+
+    return start
+
+
+async def post(client: Client, headers: dict[str, str], offering_id: str, **extra: Any) -> httpx.Response:
+    key = extra.pop("key", None)
+    if key is not None:
+        headers = {**headers, "Idempotency-Key": key}
+    return await client.post(SELECTIONS, json={"offering_id": offering_id, **extra}, headers=headers)
+
+
+async def test_held_selects_are_decided_in_the_seeded_passes(
+    window: Callable[[float], Any],
+    client: Client,
+    as_student: Headers,
+    redis: aioredis.Redis,
+    redis_namespace: str,
+    db: asyncpg.Connection,
+    settings: Settings,
+) -> None:
+    students = [f"s{i:02d}" for i in range(12)]
+    # Each student's two wishes, in the order they send them: half want swim first, half yoga.
+    wishes = {s: (["swim", "yoga"] if i % 2 else ["yoga", "swim"]) for i, s in enumerate(students)}
+    ends = await window(4)
+    first = [asyncio.create_task(post(client, as_student(s), wishes[s][0], waitlist=True)) for s in students]
+    await until(lambda: _count_is(redis, redis_namespace, 12))
+    second = [asyncio.create_task(post(client, as_student(s), wishes[s][1])) for s in students]
+    await until(lambda: _count_is(redis, redis_namespace, 24))
+    assert time.time() < ends, "the test arranged its requests too slowly for the window"
+    assert not any(t.done() for t in first + second), "a held request was answered before the window's end"
+    answers = await asyncio.gather(*first, *second)
+    assert time.time() >= ends - 0.05
+
+    # The expected outcome, computed from the contract alone: pass 1 over every student's first
+    # wish in seed order (a full offering puts a student on its waitlist, as they asked), then pass
+    # 2 over their second wish (no waitlist asked: a full offering is a course_full refusal).
+    order = sorted(students, key=lambda s: rank(SEED, s))
+    seats = {"swim": 3, "yoga": 2}
+    waiting: dict[str, int] = {"swim": 0, "yoga": 0}
+    expected: dict[tuple[str, str], tuple[int, Any]] = {}
+    for wish in (0, 1):
+        for s in order:
+            o = wishes[s][wish]
+            if seats[o] > 0:
+                seats[o] -= 1
+                expected[(s, o)] = (201, None)
+            elif wish == 0:
+                waiting[o] += 1
+                expected[(s, o)] = (202, waiting[o])
+            else:
+                expected[(s, o)] = (409, "course_full")
+    got: dict[tuple[str, str], tuple[int, Any]] = {}
+    for i, response in enumerate(answers):
+        s = students[i % 12]
+        o = wishes[s][i // 12]
+        body = response.json()
+        if response.status_code == 409:
+            assert_problem(response, 409, "course_full")
+            got[(s, o)] = (409, body["code"])
+        else:
+            assert response.status_code in (201, 202), response.text
+            assert (body["student_id"], body["offering_id"]) == (s, o)
+            got[(s, o)] = (response.status_code, body["position"])
+    assert got == expected
+    # Durable before answered, and in the gate's order: PostgreSQL holds exactly these.
+    rows = await db.fetch("SELECT student_id, offering_id, status FROM selections WHERE round_id = $1", R)
+    held = {(r["student_id"], r["offering_id"]): r["status"] for r in rows}
+    assert held == {k: ("enrolled" if v[0] == 201 else "waitlisted") for k, v in expected.items() if v[0] in (201, 202)}
+    report = await checked(settings)
+    assert report.clean, report.text()
+
+
+async def _count_is(redis: aioredis.Redis, namespace: str, n: int) -> bool:
+    return await held_count(redis, namespace) >= n
