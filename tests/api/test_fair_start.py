@@ -1,15 +1,10 @@
 """The fair-start window through the students' routes: held selects decided in the seeded passes
-when the window ends, with their normal answers, durable before they are sent.
-
-Requests that wait must run side by side, so the app is served on the test's own event loop
-(httpx's ASGI transport, the lifespan driven here) rather than by the framework's test client,
-which runs one request at a time.
-"""
+when the window ends, with their normal answers, durable before they are sent. The app is served
+on the test's own loop (``tests/served.py``): held requests wait side by side."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,10 +16,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from lib.settings import Settings
-from selection.web.app import create_app
 from tests.builders import add_offering, add_round, add_students, weekly
 from tests.catalog_data import assert_problem
 from tests.invariants import checked
+from tests.served import ready as announce
+from tests.served import served
 
 Client = httpx.AsyncClient
 
@@ -74,36 +70,6 @@ async def ready_with_window(client: Client, redis: aioredis.Redis, namespace: st
         )
 
     await until(has_window)
-
-
-@contextlib.asynccontextmanager
-async def served(settings: Settings) -> AsyncIterator[Client]:
-    """The app with its worker, on this event loop: as many requests in flight as the test sends."""
-    app = create_app(settings)
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    lifespan = asyncio.create_task(
-        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, outbox.put)
-    )  # type: ignore[arg-type]
-    await inbox.put({"type": "lifespan.startup"})
-    started = await outbox.get()
-    assert started["type"] == "lifespan.startup.complete", started
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://fair.test", timeout=60
-        ) as client:
-            yield client
-    finally:
-        await inbox.put({"type": "lifespan.shutdown"})
-        await outbox.get()
-        await lifespan
-
-
-async def announce(client: Client, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while (response := await client.get("/ready")).status_code != 200:
-        assert time.monotonic() < deadline, response.text
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
