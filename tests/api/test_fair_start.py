@@ -168,3 +168,134 @@ async def test_held_selects_are_decided_in_the_seeded_passes(
 
 async def _count_is(redis: aioredis.Redis, namespace: str, n: int) -> bool:
     return await held_count(redis, namespace) >= n
+
+
+async def test_after_the_window_a_select_is_decided_at_once(
+    window: Callable[[float], Any], client: Client, as_student: Headers
+) -> None:
+    ends = await window(1)
+    await asyncio.sleep(max(0.0, ends - time.time()) + 0.05)
+    started = time.monotonic()
+    response = await post(client, as_student("s01"), "swim")
+    assert response.status_code == 201, response.text
+    assert time.monotonic() - started < 0.5
+
+
+async def test_a_drop_in_the_window_is_decided_at_once(
+    window: Callable[[float], Any], client: Client, as_student: Headers, admin: dict[str, str]
+) -> None:
+    ends = await window(4)
+    # An administrator's enrolment is not held either.
+    forced = await client.post(
+        f"/api/v1/admin/rounds/{R}/selections", json={"student_id": "s01", "offering_id": "clay"}, headers=admin
+    )
+    assert forced.status_code == 201, forced.text
+    dropped = await client.delete(f"{SELECTIONS}/clay", headers=as_student("s01"))
+    assert dropped.status_code == 204, dropped.text
+    assert time.time() < ends
+
+
+async def test_a_repeat_of_a_held_request_gets_the_same_answer(
+    window: Callable[[float], Any], client: Client, as_student: Headers, redis: aioredis.Redis, redis_namespace: str
+) -> None:
+    ends = await window(3)
+    first = asyncio.create_task(post(client, as_student("s01"), "swim", key="k-1"))
+    await until(lambda: _count_is(redis, redis_namespace, 1))
+    repeat = asyncio.create_task(post(client, as_student("s01"), "swim", key="k-1"))
+    await asyncio.sleep(0.2)
+    assert not first.done()
+    assert not repeat.done()
+    one, two = await asyncio.gather(first, repeat)
+    assert time.time() >= ends - 0.05
+    assert one.status_code == two.status_code == 201, (one.text, two.text)
+    assert one.content == two.content
+    assert two.headers.get("idempotent-replayed") == "true"
+    later = await post(client, as_student("s01"), "swim", key="k-1")
+    assert (later.status_code, later.content) == (201, one.content)
+
+
+async def test_a_held_refusal_is_replayed_to_its_repeat(
+    window: Callable[[float], Any], client: Client, as_student: Headers, redis: aioredis.Redis, redis_namespace: str
+) -> None:
+    await window(3)
+    # yoga has two seats and four students want it: two are refused, each under its key.
+    tasks = [asyncio.create_task(post(client, as_student(f"s0{i}"), "yoga", key=f"k{i}")) for i in range(4)]
+    await until(lambda: _count_is(redis, redis_namespace, 4))
+    repeats = [asyncio.create_task(post(client, as_student(f"s0{i}"), "yoga", key=f"k{i}")) for i in range(4)]
+    firsts = await asyncio.gather(*tasks)
+    seconds = await asyncio.gather(*repeats)
+    assert sorted(r.status_code for r in firsts) == [201, 201, 409, 409]
+    for one, two in zip(firsts, seconds, strict=True):
+        assert (two.status_code, two.json()) == (one.status_code, one.json())
+        if one.status_code == 409:
+            assert_problem(one, 409, "course_full")
+
+
+async def test_a_round_paused_at_the_window_end_refuses_its_held_selects(
+    window: Callable[[float], Any],
+    client: Client,
+    as_student: Headers,
+    admin: dict[str, str],
+    redis: aioredis.Redis,
+    redis_namespace: str,
+    db: asyncpg.Connection,
+) -> None:
+    await window(3)
+    waiting = asyncio.create_task(post(client, as_student("s01"), "swim"))
+    await until(lambda: _count_is(redis, redis_namespace, 1))
+    paused = await client.post(f"/api/v1/admin/rounds/{R}/pause", headers=admin)
+    assert paused.status_code == 200, paused.text
+    assert_problem(await waiting, 409, "round_not_open")
+    assert await db.fetchval("SELECT count(*) FROM selections WHERE round_id = $1", R) == 0
+
+
+async def test_two_app_instances_share_one_window(
+    window: Callable[[float], Any],
+    client: Client,
+    as_student: Headers,
+    settings: Settings,
+    redis: aioredis.Redis,
+    redis_namespace: str,
+) -> None:
+    students = [f"s{i:02d}" for i in range(12)]
+    async with served(settings) as other:
+        await announce(other)
+        await window(3)
+        # Every other student through the second instance; swim has three seats.
+        tasks = [
+            asyncio.create_task(post(client if i % 2 else other, as_student(s), "swim")) for i, s in enumerate(students)
+        ]
+        await until(lambda: _count_is(redis, redis_namespace, 12))
+        answers = await asyncio.gather(*tasks)
+    winners = sorted(students, key=lambda s: rank(SEED, s))[:3]
+    got = {s: a.status_code for s, a in zip(students, answers, strict=True)}
+    assert got == {s: 201 if s in winners else 409 for s in students}
+
+
+async def test_held_requests_lost_with_redis_are_not_acknowledged(
+    window: Callable[[float], Any],
+    client: Client,
+    as_student: Headers,
+    redis: aioredis.Redis,
+    redis_namespace: str,
+    db: asyncpg.Connection,
+    settings: Settings,
+) -> None:
+    await window(4)
+    tasks = [asyncio.create_task(post(client, as_student(f"s0{i}"), "clay")) for i in range(5)]
+    await until(lambda: _count_is(redis, redis_namespace, 5))
+    # Redis loses every key of the service (as a restart with no data would).
+    async for key in redis.scan_iter(match=redis_namespace + "*", count=1000):
+        await redis.delete(key)
+    started = time.monotonic()
+    answers = await asyncio.gather(*tasks)
+    assert time.monotonic() - started < 3.0
+    for answer in answers:
+        assert_problem(answer, 503, "unavailable")
+    assert await db.fetchval("SELECT count(*) FROM selections WHERE round_id = $1", R) == 0
+    # The gate is rebuilt from PostgreSQL, window included: a repeat is held and decided.
+    await ready_with_window(client, redis, redis_namespace)
+    again = await post(client, as_student("s00"), "clay")
+    assert again.status_code == 201, again.text
+    report = await checked(settings)
+    assert report.clean, report.text()
