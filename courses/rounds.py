@@ -204,7 +204,6 @@ class RoundRegistry:
         """Open a draft or paused round. The first opening also stamps the fair-start window's
         start and seed, and copies in the outcome of the round this one continues."""
         carried = 0
-        windowed = False
         async with transaction(self._pool) as conn:
             row = await conn.fetchrow(_sql("round_for_open"), round_id)
             if row is None:
@@ -225,11 +224,6 @@ class RoundRegistry:
                     f" in the order of seed {opened['fair_start_seed']}"
                 )
             await audit.record(conn, actor, "round.open", detail, round_id=round_id)
-            windowed = first and opened["fair_start_seed"] is not None
-            if windowed and row["continues"] is None:
-                # The gate's state for the round has no window yet: it is rebuilt with one (its
-                # end and seed), by whichever process gets there first, before it decides again.
-                await conn.execute(_sql("retire_gate_state"), round_id)
             if first and row["continues"] is not None:
                 carried = len(await conn.fetch(_sql("carry_over"), round_id, row["continues"], actor))
                 await conn.execute(_sql("retire_gate_state"), round_id)
@@ -240,9 +234,8 @@ class RoundRegistry:
                     f"{carried} selection(s) carried over from round {row['continues']}",
                     round_id=round_id,
                 )
-        if carried or windowed:
-            # The gate must count the copied seats (hold the window's selects) before it decides
-            # anything in this round.
+        if carried:
+            # The gate must count the copied seats before it decides anything in this round.
             await self._sync.round_reloaded(round_id)
         else:
             await self._sync.round_changed(round_id)

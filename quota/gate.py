@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import secrets
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import msgspec
@@ -435,10 +435,15 @@ class SeatGate:
 
     # --- keeping the state in step with PostgreSQL -----------------------------------------------
 
-    async def set_round_state(self, round_id: str, state: str, version: int) -> bool:
+    async def set_round_state(
+        self, round_id: str, state: str, version: int, window: Mapping[str, str] | None = None
+    ) -> bool:
         """Take the round's state from PostgreSQL's version ``version``, unless the gate holds
-        a newer one already; True when taken."""
-        reply = await self._run(self._scripts.state, self.keys(round_id).fixed(), (state, version))
+        a newer one already; True when taken. ``window``: the fair-start window's meta fields
+        (``quota.loader.fair_start_meta``), taken with the state: the opening that starts a
+        window holds its first selects from its first moment, with no rebuild in between."""
+        pairs = [item for field in sorted((window or {}).items()) for item in field]
+        reply = await self._run(self._scripts.state, self.keys(round_id).fixed(), (state, version, *pairs))
         return bool(int(reply[1]))
 
     async def publish(self, round_id: str, generation: int) -> bool:
