@@ -1,5 +1,5 @@
 """The gate's Lua scripts: package files, each prefixed with the shared preludes (``common.lua``,
-then ``promotion.lua``), read once.
+then ``promotion.lua``, then ``fair_start.lua``), read once.
 
 They run by SHA (EVALSHA) through the process's ScriptPipeline, which loads a script again when
 Redis answers NOSCRIPT: a Redis restart costs one extra round trip, not an error.
@@ -12,7 +12,7 @@ from importlib import resources
 
 from quota.pipeline import LuaScript
 
-#: Shared by every script, in this order.
+#: Shared by every script, in this order (fair_start.lua last: it wraps common.lua's settle).
 PRELUDES = ("common.lua", "promotion.lua", "fair_start.lua")
 
 

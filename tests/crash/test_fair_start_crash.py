@@ -12,6 +12,7 @@ import time
 
 import asyncpg
 import httpx
+import redis.asyncio as aioredis
 
 from tests.builders import add_offering, add_round, add_students
 from tests.crash.test_crash import ROUND, Launch, auth, bounded, http
@@ -68,9 +69,21 @@ async def test_a_worker_killed_at_the_window_end_changes_no_seeded_outcome(
     await asyncio.sleep(0.5)
     ends = await open_window(db, 4)
     await asyncio.sleep(0.6)  # the upkeep carries the opening over (0.2 s)
-    async with http(live) as client:
-        client.timeout = httpx.Timeout(60.0)
+    async with (
+        httpx.AsyncClient(
+            base_url=live.service.base_url,
+            timeout=httpx.Timeout(60.0),
+            limits=httpx.Limits(max_connections=len(students) + 10),
+            trust_env=False,
+        ) as client,
+        aioredis.Redis.from_url(live.redis.url) as redis,
+    ):
         tasks = [asyncio.create_task(select(client, s, wishes[s])) for s in students]
+        # Every select is held before the window ends (none arrives late).
+        held = f"{{round:{ROUND}}}:fs:held"
+        while await redis.hlen(held) < len(students):
+            assert time.time() < ends - 0.2, f"{await redis.hlen(held)} held before the window's end"
+            await asyncio.sleep(0.05)
         # Both workers hold requests; one of them dies as the window's decision starts (it may
         # be the decider, mid-way, or the holder of requests being decided).
         await asyncio.sleep(max(0.0, ends - time.time()) + 0.03)
