@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help env run test lint typecheck unit unit-fast fuzz loadtest bench draw-bench rehearse clean
+.PHONY: help env run test lint typecheck unit unit-fast fuzz loadtest fairness bench draw-bench rehearse clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,6 +59,12 @@ LOADTEST_ARGS ?=
 loadtest: env ## Rehearse a round opening under locust, check, report (LOADTEST_HOST, LOADTEST_ARGS)
 	@mkdir -p -m 700 $(RUNTIME_DIR)
 	XDG_RUNTIME_DIR=$(RUNTIME_DIR) LOADTEST_HOST=$(LOADTEST_HOST) $(BIN)/python -m loadtests.opening $(LOADTEST_ARGS)
+
+FAIRNESS_ARGS ?=
+
+fairness: env ## Fast and slow students race, with and without a fair-start window; docs/fairness.png (FAIRNESS_ARGS)
+	@mkdir -p -m 700 $(RUNTIME_DIR)
+	XDG_RUNTIME_DIR=$(RUNTIME_DIR) $(BIN)/python -m loadtests.fairness $(FAIRNESS_ARGS)
 
 BENCH_ARGS ?=
 

@@ -7,8 +7,9 @@ sees ``GateUnavailable`` and knows that nothing was decided.
 from __future__ import annotations
 
 import functools
+import secrets
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import msgspec
@@ -16,10 +17,11 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from quota.entries import Change, decode_entry
+from quota.fair_start import HeldRequest, decode_held
 from quota.intents import CLAIM_TTL_SECONDS, DropIntent, IdempotencyClaim, Rate, SelectIntent
 from quota.keys import RoundKeys, student_rate_key
 from quota.loader import RoundSnapshot
-from quota.outcomes import Decision, GateUnavailable, OverRate, Refused, Seen
+from quota.outcomes import Decision, GateUnavailable, Held, OverRate, Refused, Seen
 from quota.pipeline import LuaScript, ScriptPipeline
 from quota.scripts import GateScripts
 
@@ -39,6 +41,23 @@ class Attempt(msgspec.Struct, frozen=True):
     offering_id: str
     #: When the student first tried it: milliseconds since the epoch, on the gate's clock.
     first_ms: int
+
+
+class WindowLease(msgspec.Struct, frozen=True):
+    """What the window script answered: whether the lease was given (or kept), and the window's
+    state (``none``, ``running``, ``done``, ``busy``, ``taken``, ``lost``, ``more``, ...)."""
+
+    granted: bool
+    state: str
+    #: For ``running``: how long until the window ends, in ms.
+    left_ms: int = 0
+
+
+class HeldWindow(msgspec.Struct, frozen=True):
+    """What a round's window holds: the seed of its order, and the requests still undecided."""
+
+    seed: str
+    requests: list[HeldRequest]
 
 
 class LoadedState(msgspec.Struct, frozen=True, kw_only=True):
@@ -164,6 +183,8 @@ class SeatGate:
             raise Refused(code, msgspec.json.decode(reply[2]) if len(reply) > 2 and reply[2] else {})
         if kind == "replay":
             raise Seen(_text(reply[1]))
+        if kind == "held":
+            raise Held(_text(reply[1]), int(reply[2]))
         changes = [Change(round_id, _text(reply[i]), decode_entry(reply[i + 1])) for i in range(3, len(reply) - 1, 2)]
         if changes:
             self.raise_floor(round_id, max(change.entry.seq for change in changes))
@@ -171,16 +192,34 @@ class SeatGate:
         position = int(reply[2]) if reply[2] is not None else None
         return Decision(status=status, position=position, changes=changes)
 
+    def outcome(self, round_id: str, reply: list[Any]) -> Decision:
+        """The decision of a held select, from the reply the window's decider got for it: a
+        Decision, or the exception the select would have raised (Refused, GateUnavailable)."""
+        # Kept as JSON by the script (cjson writes Lua's false for "no position"), or as Redis
+        # sent it to the decider (nil): the same reply either way.
+        return self._decision(round_id, [None if value is False else value for value in reply])
+
+    def _select_keys(
+        self, round_id: str, offering_id: str, student_id: str, claim: IdempotencyClaim | None
+    ) -> list[str]:
+        keys = self.keys(round_id)
+        return [
+            *self._script_keys(round_id, offering_id, student_id, claim),
+            keys.rate(student_id),
+            *keys.fair_start.select_keys(),
+            keys.attempts,
+            keys.categories,
+        ]
+
     async def select(self, intent: SelectIntent) -> Decision:
         """Decide a selection; with ``intent.rate``, the request first counts against the
-        student's rate limit in the same script (OverRate when over it)."""
+        student's rate limit in the same script (OverRate when over it). In a fair-start window
+        a student's select is held instead (Held), and decided when the window ends."""
         student, rate = intent.student, intent.rate
         profile = msgspec.json.encode([student.cohort, student.degree, student.campus])
-        keys = self._script_keys(intent.round_id, intent.offering_id, student.id, intent.claim)
-        round_keys = self.keys(intent.round_id)
         reply = await self._run(
             self._scripts.select,
-            [*keys, round_keys.rate(student.id), round_keys.attempts, round_keys.categories],
+            self._select_keys(intent.round_id, intent.offering_id, student.id, intent.claim),
             (
                 student.id,
                 intent.offering_id,
@@ -193,9 +232,97 @@ class SeatGate:
                 rate.per_second if rate else 0,
                 rate.burst if rate else 0,
                 self.floor(intent.round_id),
+                secrets.token_hex(12),
+                "",
             ),
         )
         return self._decision(intent.round_id, reply)
+
+    # --- the fair-start window -----------------------------------------------------------------
+
+    async def window_lease(self, round_id: str, op: str, token: str, ttl_ms: int = 5000) -> WindowLease:
+        """The window decider's lease: ``acquire`` (only once the window has ended, with held
+        requests undecided), ``renew``, ``release``, ``finish`` (ends the window for good, unless
+        a request is held still)."""
+        keys = self.keys(round_id)
+        fs = keys.fair_start
+        reply = await self._run(
+            self._scripts.window, [keys.meta, fs.window, fs.held, fs.outcomes, fs.count], (op, token, ttl_ms)
+        )
+        return WindowLease(
+            granted=int(reply[1]) == 1, state=_text(reply[2]), left_ms=int(reply[3]) if len(reply) > 3 else 0
+        )
+
+    @_unavailable
+    async def held_window(self, round_id: str) -> HeldWindow:
+        """The window's seed and every request it still holds (in no order)."""
+        keys = self.keys(round_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hget(keys.meta, "fs_seed")
+            pipe.hgetall(keys.fair_start.held)
+            seed, held = await pipe.execute()
+        return HeldWindow(
+            seed=_text(seed) if seed is not None else "",
+            requests=[decode_held(_text(ticket), raw) for ticket, raw in held.items()],
+        )
+
+    @_unavailable
+    async def decide_held(self, round_id: str, requests: Sequence[HeldRequest], lease: str) -> list[Any]:
+        """Decide held requests through the select script, in the given order, under the
+        window's lease: one round trip, and Redis runs the calls in this order. Returns each
+        call's reply ({'gone'} for one decided already; an 'err' 'lease_lost' or 'unavailable'
+        for one not decided, after which none of the rest is)."""
+        script = self._scripts.select
+        await self._redis.script_load(script.source)
+        floor = self.floor(round_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for held in requests:
+                claim = IdempotencyClaim(held.key, held.fp) if held.idem == "1" else None
+                keys = self._select_keys(round_id, held.offering, held.student, claim)
+                args = (
+                    held.student, held.offering, held.profile, held.waitlist, "student", held.actor, held.role,
+                    "2" if claim else "0", held.fp, CLAIM_TTL_SECONDS, held.key, 0, 0, floor, held.ticket, lease,
+                )  # fmt: skip
+                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        return [
+            [b"err", b"unavailable", str(reply).encode()] if isinstance(reply, Exception) else reply
+            for reply in replies
+        ]
+
+    @_unavailable
+    async def held_outcomes(self, round_id: str, tickets: Sequence[str]) -> tuple[bool, dict[str, list[Any] | None]]:
+        """Whether the window is settled (every held request decided, or nothing of it left),
+        and per ticket its reply, or None while it is held still; a ticket in neither (the
+        window's state was lost with Redis) is left out."""
+        fs = self.keys(round_id).fair_start
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hget(fs.window, "done")
+            pipe.exists(fs.window)
+            if tickets:
+                pipe.hmget(fs.held, list(tickets))
+                pipe.hmget(fs.outcomes, list(tickets))
+            answers = await pipe.execute()
+        settled = answers[0] == b"1" or not answers[1]
+        found: dict[str, list[Any] | None] = {}
+        if tickets:
+            for ticket, held, out in zip(tickets, answers[2], answers[3], strict=True):
+                if out is not None:
+                    found[ticket] = msgspec.json.decode(out)
+                elif held is not None:
+                    found[ticket] = None
+        return settled, found
+
+    @_unavailable
+    async def publish_outcomes(self, round_id: str, message: bytes) -> None:
+        await self._redis.publish(self.keys(round_id).fair_start.channel, message)
+
+    def window_channels(self) -> str:
+        """The pattern of every round's window channel (the waiters subscribe once for all)."""
+        return self._namespace + "{round:*}:fs:ch"
+
+    def pubsub(self) -> aioredis.client.PubSub:
+        return self._redis.pubsub()
 
     async def drop(self, intent: DropIntent) -> Decision:
         """Free a seat or a waitlist place; a freed seat promotes in the same script."""
@@ -355,10 +482,15 @@ class SeatGate:
 
     # --- keeping the state in step with PostgreSQL -----------------------------------------------
 
-    async def set_round_state(self, round_id: str, state: str, version: int) -> bool:
+    async def set_round_state(
+        self, round_id: str, state: str, version: int, window: Mapping[str, str] | None = None
+    ) -> bool:
         """Take the round's state from PostgreSQL's version ``version``, unless the gate holds
-        a newer one already; True when taken."""
-        reply = await self._run(self._scripts.state, self.keys(round_id).fixed(), (state, version))
+        a newer one already; True when taken. ``window``: the fair-start window's meta fields
+        (``quota.loader.fair_start_meta``), taken with the state: the opening that starts a
+        window holds its first selects from its first moment, with no rebuild in between."""
+        pairs = [item for field in sorted((window or {}).items()) for item in field]
+        reply = await self._run(self._scripts.state, self.keys(round_id).fixed(), (state, version, *pairs))
         return bool(int(reply[1]))
 
     async def publish(self, round_id: str, generation: int) -> bool:

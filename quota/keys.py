@@ -19,6 +19,7 @@ class RoundKeys:
         "catalog",
         "categories",
         "enrolled",
+        "fair_start",
         "holdings",
         "meta",
         "redo",
@@ -49,6 +50,9 @@ class RoundKeys:
         #: Hash: "<student>\t<offering>" -> when the student first tried to select it (ms), until
         #: copied to PostgreSQL. Not seat state: a rebuilt round keeps it.
         self.attempts = self.base + "tries"
+        #: The fair-start window's keys (quota/lua/fair_start.lua), outside the seat state: a
+        #: rebuild of the round from PostgreSQL keeps the requests it holds.
+        self.fair_start = FairStartKeys(self.base)
 
     def waitlist(self, offering_id: str) -> str:
         """Sorted set of the students waiting for an offering, scored by the joining change's seq."""
@@ -71,6 +75,28 @@ class RoundKeys:
     def state_keys(self, offering_ids: list[str]) -> list[str]:
         """Every key that holds the round's seat state (not idempotency claims)."""
         return [*self.fixed(), self.categories, *(self.waitlist(o) for o in offering_ids)]
+
+
+class FairStartKeys:
+    """The keys of a round's fair-start window, in the round's slot."""
+
+    __slots__ = ("channel", "count", "held", "outcomes", "window")
+
+    def __init__(self, base: str) -> None:
+        #: Hash: `n` (arrivals), `done`, the decider's `lease` and `until`.
+        self.window = base + "fs"
+        #: Hash: ticket -> JSON of a held request.
+        self.held = base + "fs:held"
+        #: Hash: ticket -> JSON of the decision's reply, for whoever waits for it.
+        self.outcomes = base + "fs:out"
+        #: Hash: student id -> how many of their requests the window holds.
+        self.count = base + "fs:k"
+        #: Pub/sub: the decider's outcomes as it decides them.
+        self.channel = base + "fs:ch"
+
+    def select_keys(self) -> list[str]:
+        """The keys select.lua takes after the rate key, in its order."""
+        return [self.window, self.held, self.outcomes, self.count]
 
 
 def student_rate_key(namespace: str, student_id: str) -> str:

@@ -4,6 +4,7 @@ which the gate then installs in Redis in one atomic transaction (``SeatGate.inst
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -75,7 +76,21 @@ def _meta(row: asyncpg.Record, seq: int) -> dict[str, str]:
             meta[bound] = ms
     for name, value in (row["limits"] or {}).items():
         meta[f"lim_{name}"] = str(value)
+    meta.update(fair_start_meta(row))
     return meta
+
+
+def fair_start_meta(row: asyncpg.Record | Mapping[str, Any]) -> dict[str, str]:
+    """The round's meta fields of its fair-start window, once the round has opened with one: when
+    it ends (it starts at the later of the first opening and ``opens_at``) and the seed of its
+    order. ``row``: the round's mode, fair_start_seconds, opened_at, opens_at, fair_start_seed."""
+    if row["mode"] != "fcfs" or not row["fair_start_seconds"] or row["opened_at"] is None:
+        return {}
+    if row["fair_start_seed"] is None:
+        return {}
+    start = max(row["opened_at"], row["opens_at"]) if row["opens_at"] is not None else row["opened_at"]
+    ends = start + dt.timedelta(seconds=row["fair_start_seconds"])
+    return {"fs_end": str(int(ends.timestamp() * 1000)), "fs_seed": row["fair_start_seed"]}
 
 
 class Claim(msgspec.Struct, frozen=True):

@@ -50,3 +50,13 @@ class Decision(msgspec.Struct, frozen=True):
     status: str | None
     position: int | None
     changes: list[Change]
+
+
+class Held(Exception):
+    """The round's fair-start window holds the request: nothing is decided yet. It is decided
+    under ``ticket`` when the window ends (``ends_ms``, on Redis's clock)."""
+
+    def __init__(self, ticket: str, ends_ms: int) -> None:
+        super().__init__(f"held until {ends_ms} as {ticket}")
+        self.ticket = ticket
+        self.ends_ms = ends_ms

@@ -6,7 +6,8 @@ SELECT pg_advisory_xact_lock(hashtext('gate:' || $1::text));
 
 -- name: bump_generation
 UPDATE rounds SET generation = generation + 1 WHERE id = $1
-RETURNING id, mode, state, state_version, opens_at, closes_at, eligibility, limits, allow_drop, waitlist, generation;
+RETURNING id, mode, state, state_version, opens_at, closes_at, eligibility, limits, allow_drop, waitlist, generation,
+          fair_start_seconds, opened_at, fair_start_seed;
 
 -- name: round_generation
 SELECT generation FROM rounds WHERE id = $1;

@@ -1,5 +1,5 @@
 """The gate's Lua scripts: package files, each prefixed with the shared preludes (``common.lua``,
-then ``promotion.lua``, ``explain.lua``), read once.
+then ``promotion.lua``, ``explain.lua``, then ``fair_start.lua``), read once.
 
 They run by SHA (EVALSHA) through the process's ScriptPipeline, which loads a script again when
 Redis answers NOSCRIPT: a Redis restart costs one extra round trip, not an error.
@@ -12,8 +12,8 @@ from importlib import resources
 
 from quota.pipeline import LuaScript
 
-#: Shared by every script, in this order.
-PRELUDES = ("common.lua", "promotion.lua", "explain.lua")
+#: Shared by every script, in this order (fair_start.lua last: it wraps common.lua's settle).
+PRELUDES = ("common.lua", "promotion.lua", "explain.lua", "fair_start.lua")
 
 
 def _source(name: str) -> str:
@@ -29,6 +29,7 @@ class GateScripts:
     state: LuaScript
     publish: LuaScript
     release: LuaScript
+    window: LuaScript
 
     @classmethod
     def load(cls) -> GateScripts:
@@ -36,7 +37,7 @@ class GateScripts:
         return cls(
             **{
                 name: LuaScript(name, _assemble(prelude, _source(f"{name}.lua")))
-                for name in ("select", "drop", "capacity", "rate", "state", "publish", "release")
+                for name in ("select", "drop", "capacity", "rate", "state", "publish", "release", "window")
             }
         )
 

@@ -18,13 +18,17 @@ from courses.models import Selection
 from lib import errors
 from quota.gate import SeatGate
 from quota.intents import DropIntent, IdempotencyClaim, Rate, SelectIntent
-from quota.outcomes import Decision, GateUnavailable, OverRate, Refused, Seen
+from quota.outcomes import Decision, GateUnavailable, Held, OverRate, Refused, Seen
 from selection import metrics
+from selection.fair_start import FairStart
 from selection.group_commit import Admission, Fenced, NotCommitted, Poisoned, RedoWriter
 from selection.idempotency import RecordedAnswer, refusal_answer, replay, selection_of
 from selection.rate_limit import StudentRateLimit, over_rate_error
 from selection.refusal_log import Refusal, RefusalLog
 from selection.refusals import refusal_error
+
+#: How long a repeat of a held request's Idempotency-Key waits for the window to be decided.
+FAIR_START_REPEAT_WAIT = 660.0
 
 
 class Enrollment:
@@ -35,6 +39,7 @@ class Enrollment:
         writer: RedoWriter,
         catalog: CachedCatalog,
         rate_limit: StudentRateLimit,
+        fair_start: FairStart,
         refusals: RefusalLog | None = None,
     ) -> None:
         self._pool = pool
@@ -42,6 +47,7 @@ class Enrollment:
         self._writer = writer
         self._catalog = catalog
         self._rate_limit = rate_limit
+        self._fair_start = fair_start
         #: Set when operators asked for every refusal in the audit trail.
         self._refusals = refusals
 
@@ -62,9 +68,10 @@ class Enrollment:
                 await self._rate_limit.check(counting_for, None)
             raise
 
-    async def select(self, intent: SelectIntent) -> Selection | RecordedAnswer:
+    async def select(self, intent: SelectIntent, *, repeat: bool = False) -> Selection | RecordedAnswer:
         """Decide and commit a selection; with ``intent.rate``, the student's rate limit is counted
-        in the same round trip to the gate. A repeat of an Idempotency-Key gets its first answer."""
+        in the same round trip to the gate. A repeat of an Idempotency-Key gets its first answer.
+        A select held by a fair-start window waits for the window's decision of it."""
         with self._admit():
             try:
                 decision = await self._gate.select(intent)
@@ -73,7 +80,39 @@ class Enrollment:
                 raise over_rate_error(over, intent.rate) from None
             except Seen as seen:
                 assert intent.claim is not None
+                if not repeat and seen.refusal is None and seen.fingerprint == intent.claim.fingerprint:
+                    # The first request may be held in the round's window: once the window is
+                    # decided, its claim says how it ended (a refusal) or its answer is recorded.
+                    if not await self._fair_start.wait_settled(intent.round_id, FAIR_START_REPEAT_WAIT):
+                        raise errors.Unavailable(
+                            "The first request with this key is still held; repeat it shortly"
+                        ) from None
+                    return await self.select(intent, repeat=True)
                 return await self._replay(intent.round_id, intent.student.id, intent.offering_id, intent.claim, seen)
+            except Held as held:
+                waiting = held
+            except (Refused, GateUnavailable) as outcome:
+                await self._refuse(intent, intent.student.id, outcome)
+            else:
+                await self._commit(decision)
+                return selection_of(intent.round_id, decision.changes[0].entry)
+        # Held: no place among the writer's while the window runs (thousands may wait at once).
+        return await self._held(intent, waiting)
+
+    async def _held(self, intent: SelectIntent, held: Held) -> Selection:
+        """Wait for the window's decision of a held select, then answer it as any other: the
+        change committed (or the refusal recorded) first."""
+        try:
+            reply = await self._fair_start.outcome(intent.round_id, held)
+        except GateUnavailable as lost:
+            metrics.UNAVAILABLE.labels("redis").inc()
+            raise errors.Unavailable(
+                "The request was held for the round's fair start and its decision is not known; repeat the "
+                "request (with the same Idempotency-Key)"
+            ) from lost
+        with self._admit():
+            try:
+                decision = self._gate.outcome(intent.round_id, reply)
             except (Refused, GateUnavailable) as outcome:
                 await self._refuse(intent, intent.student.id, outcome)
             await self._commit(decision)

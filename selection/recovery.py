@@ -23,7 +23,7 @@ from lib.failures import DATABASE_FAILURES
 from lib.sql import Connection, NamedQueries
 from quota.entries import Change
 from quota.gate import SeatGate
-from quota.loader import RoundSnapshot, lock_round, published_generation, read_round
+from quota.loader import RoundSnapshot, fair_start_meta, lock_round, published_generation, read_round
 from quota.outcomes import GateUnavailable
 from selection.group_commit import RedoWriter, commit_isolating
 
@@ -42,6 +42,19 @@ class RoundRecord(msgspec.Struct, frozen=True, kw_only=True):
     generation: int
     #: The highest sequence number committed for the round (0: none).
     committed_seq: int
+    #: The fair-start window's meta fields, once the round has opened with one.
+    window: dict[str, str]
+
+
+def _record(row: asyncpg.Record) -> RoundRecord:
+    return RoundRecord(
+        id=row["id"],
+        state=row["state"],
+        state_version=row["state_version"],
+        generation=row["generation"],
+        committed_seq=row["committed_seq"],
+        window=fair_start_meta(row),
+    )
 
 
 class GateRecovery:
@@ -70,7 +83,7 @@ class GateRecovery:
         """Every round as PostgreSQL records it (read again when ``fresh`` or a few seconds old)."""
         if fresh or time.monotonic() - self._records_at > 5.0:
             rows = await self._pool.fetch(_sql("round_records"))
-            self._records = sorted((RoundRecord(**dict(r.items())) for r in rows), key=lambda r: r.id)
+            self._records = sorted((_record(r) for r in rows), key=lambda r: r.id)
             self._records_at = time.monotonic()
         return self._records
 
@@ -212,7 +225,7 @@ class GateRecovery:
             loaded = await self._gate.loaded_state(record.id)
             if loaded is not None and loaded.generation == record.generation and loaded.seq >= record.committed_seq:
                 if loaded.state_version < record.state_version:
-                    await self._gate.set_round_state(record.id, record.state, record.state_version)
+                    await self._gate.set_round_state(record.id, record.state, record.state_version, record.window)
                 continue
             ok = False
             if loaded is None:

@@ -38,6 +38,7 @@ from selection.attempts import AttemptLog
 from selection.browse import Browse
 from selection.dead_letters import DeadLetters
 from selection.enrollment import Enrollment
+from selection.fair_start import FairStart
 from selection.fairness import Fairness
 from selection.gate_sync import SeatGateSync
 from selection.group_commit import RedoWriter
@@ -78,6 +79,7 @@ class Worker:
     lottery: Lottery
     rate_limit: StudentRateLimit
     fairness: Fairness
+    fair_start: FairStart
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -137,6 +139,7 @@ class Worker:
         attempts = AttemptLog(pool, gate, interval_seconds=max(1.0, settings.gate_upkeep_seconds * 10))
         sync = SeatGateSync(pool, gate, writer, recovery, catalog, attempts)
         rounds = RoundRegistry(pool, sync)
+        fair_start = FairStart(gate, recovery.round_ids)
         worker = cls(
             settings=settings,
             pool=pool,
@@ -156,7 +159,7 @@ class Worker:
             offerings=OfferingCatalog(pool, sync),
             audit=AuditTrail(pool),
             catalog=catalog,
-            enrollment=Enrollment(pool, gate, writer, catalog, rate_limit, refusals),
+            enrollment=Enrollment(pool, gate, writer, catalog, rate_limit, fair_start, refusals),
             browse=Browse(catalog, rounds, gate),
             roster=Roster(pool, catalog),
             dead_letters=DeadLetters(pool),
@@ -165,6 +168,7 @@ class Worker:
             rate_limit=rate_limit,
             attempts=attempts,
             fairness=Fairness(pool, attempts),
+            fair_start=fair_start,
         )
         with contextlib.suppress(Exception):
             await worker.students.preload()
@@ -176,6 +180,8 @@ class Worker:
             asyncio.create_task(worker._reconcile_capacities(), name="capacity-reconciler"),
             asyncio.create_task(worker.pruner.run(), name="idempotency-pruner"),
             asyncio.create_task(attempts.run(), name="attempt-log"),
+            asyncio.create_task(fair_start.listen(), name="fair-start-waiters"),
+            asyncio.create_task(fair_start.decide(), name="fair-start-decider"),
         ]
         if refusals is not None:
             worker.background.append(asyncio.create_task(refusals.run(), name="refusal-log"))
@@ -208,9 +214,11 @@ class Worker:
         self.recovery.stop()
         self.pruner.stop()
         self.attempts.stop()
+        self.fair_start.stop()
         await self.writer.close(self.settings.commit_timeout_seconds)
         # The loops stop between two ticks; one that does not within a few seconds is cancelled.
-        loops = [t for t in self.background if t.get_name() in ("gate-recovery", "idempotency-pruner", "attempt-log")]
+        looping = ("gate-recovery", "idempotency-pruner", "attempt-log", "fair-start-waiters", "fair-start-decider")
+        loops = [t for t in self.background if t.get_name() in looping]
         if loops:
             await asyncio.wait(loops, timeout=3)
         for task in self.background:

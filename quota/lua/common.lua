@@ -167,7 +167,9 @@ local CLAIMED = nil
 
 -- An Idempotency-Key seen before answers with its claim (the fingerprint, and the refusal if
 -- the request was refused) instead of acting again.
+-- `idem_used` '2': the key was claimed when the request was held in a fair-start window.
 local function claim(idem_used, fingerprint, ttl)
+  if idem_used == '2' then CLAIMED = fingerprint end
   if idem_used ~= '1' then return nil end
   local seen = redis.call('GET', K_IDEM)
   if seen then return {'replay', seen} end
