@@ -68,6 +68,8 @@ class LoadedState(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
     state: str
     state_version: int
+    #: ``quota.loader.LAYOUT`` of the release that loaded it; 0 for a state older than layouts.
+    layout: int
 
 
 def _unavailable(
@@ -416,8 +418,8 @@ class SeatGate:
     @_unavailable
     async def loaded_state(self, round_id: str) -> LoadedState | None:
         """What the round's loaded gate state says of itself; None when it is not loaded."""
-        loaded, gen, seq, state, version = await self._redis.hmget(
-            self.keys(round_id).meta, ["loaded", "gen", "seq", "state", "state_v"]
+        loaded, gen, seq, state, version, layout = await self._redis.hmget(
+            self.keys(round_id).meta, ["loaded", "gen", "seq", "state", "state_v", "layout"]
         )
         if loaded != b"1" or gen is None:
             return None
@@ -426,6 +428,7 @@ class SeatGate:
             seq=int(seq or 0),
             state=_text(state) if state is not None else "",
             state_version=int(version or 0),
+            layout=int(layout or 0),
         )
 
     @_unavailable

@@ -60,8 +60,16 @@ def _ms(value: dt.datetime | None) -> str | None:
     return None if value is None else str(int(value.timestamp() * 1000))
 
 
+#: The shape of a round's gate state. Bumped whenever the scripts come to need a key or a meta
+#: field that an older release did not load (the category index of course_full's alternatives,
+#: the fair-start window's end): a state of another layout is rebuilt before anything trusts it,
+#: so a new release never decides on what an older one left in Redis.
+LAYOUT = 2
+
+
 def _meta(row: asyncpg.Record, seq: int) -> dict[str, str]:
     meta = {
+        "layout": str(LAYOUT),
         "state": row["state"],
         "state_v": str(row["state_version"]),
         "mode": row["mode"],

@@ -23,7 +23,7 @@ from lib.failures import DATABASE_FAILURES
 from lib.sql import Connection, NamedQueries
 from quota.entries import Change
 from quota.gate import SeatGate
-from quota.loader import RoundSnapshot, fair_start_meta, lock_round, published_generation, read_round
+from quota.loader import LAYOUT, RoundSnapshot, fair_start_meta, lock_round, published_generation, read_round
 from quota.outcomes import GateUnavailable
 from selection.group_commit import RedoWriter, commit_isolating
 
@@ -223,7 +223,12 @@ class GateRecovery:
         for record in await self.records(fresh=True):
             self._gate.raise_floor(record.id, record.committed_seq)
             loaded = await self._gate.loaded_state(record.id)
-            if loaded is not None and loaded.generation == record.generation and loaded.seq >= record.committed_seq:
+            if (
+                loaded is not None
+                and loaded.layout == LAYOUT
+                and loaded.generation == record.generation
+                and loaded.seq >= record.committed_seq
+            ):
                 if loaded.state_version < record.state_version:
                     await self._gate.set_round_state(record.id, record.state, record.state_version, record.window)
                 continue
@@ -239,6 +244,8 @@ class GateRecovery:
                         "expected_generation": record.generation,
                         "seq": loaded.seq,
                         "committed_seq": record.committed_seq,
+                        "layout": loaded.layout,
+                        "expected_layout": LAYOUT,
                     },
                 )
                 await self.rebuild(record.id, force=True)
