@@ -4,6 +4,7 @@ the draw from (``GET /api/v1/admin/rounds/{round_id}/draw-input``, ``docs/redraw
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 import msgspec
 
@@ -65,6 +66,47 @@ class Placement(msgspec.Struct, kw_only=True, frozen=True):
     pass_: int = msgspec.field(name="pass")
     #: The rank (1-based) of the wish it met in the student's list.
     rank: int
+
+
+#: What became of a wish in the draw: ``placed``; refused when its turn came because the offering
+#: was ``full``, it would break the ``category_limit`` or ``total_limit``, it was in
+#: ``time_conflict`` with a seat the student held, or the student ``already_held`` it; or never in
+#: the running: the offering is ``not_in_round`` or the student is ``not_eligible`` for it.
+WishOutcomeCode = Literal[
+    "placed", "full", "category_limit", "total_limit", "time_conflict", "already_held", "not_in_round", "not_eligible"
+]
+
+
+class WishOutcome(msgspec.Struct, kw_only=True, frozen=True):
+    offering_id: str
+    #: The wish's rank (1-based) in the student's list.
+    rank: int
+    outcome: WishOutcomeCode
+    #: The pass in which its turn came; ``null`` for a wish that was never in the running.
+    pass_: int | None = msgspec.field(default=None, name="pass")
+    #: For ``time_conflict``: the held offering it conflicted with.
+    with_: str | None = msgspec.field(default=None, name="with")
+
+
+class DrawExplanation(msgspec.Struct, kw_only=True):
+    """A drawn lottery round as one student sees it: where they stood in the seeded order, and
+    what became of each of their wishes. With the draw input an administrator can export, anyone
+    can check it (``docs/redraw.py``)."""
+
+    round_id: str
+    seed: str
+    #: sha256 of the seed: the commitment the round was created with, if it had one.
+    seed_sha256: str
+    drawn_at: dt.datetime
+    #: Students with a wish list: the length of the order.
+    students: int
+    #: sha256(seed + ":" + student_id) in hex: the order sorts these ascending.
+    order_key: str
+    #: The student's place (1-based) in pass 1's order (pass 2 runs it backwards, and so on);
+    #: ``null`` for a student who handed in no list.
+    place: int | None
+    #: Every wish of the student's list, in its order.
+    wishes: list[WishOutcome]
 
 
 class DrawInput(msgspec.Struct, kw_only=True):

@@ -3,6 +3,7 @@ transaction, the gate reloaded after; the draw input exported; a drawn round ver
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -11,8 +12,18 @@ import asyncpg
 import msgspec
 
 from courses import audit
-from courses.draw import draw
-from courses.draw_input import DEFINITION, DrawInput, DrawOffering, DrawRound, HeldSeat, Placement, Wisher
+from courses.draw import draw, order_key
+from courses.draw_input import (
+    DEFINITION,
+    DrawExplanation,
+    DrawInput,
+    DrawOffering,
+    DrawRound,
+    HeldSeat,
+    Placement,
+    Wisher,
+    WishOutcome,
+)
 from courses.models import DrawResult, Eligibility, ScheduleEntry
 from courses.ports import GateSync
 from courses.wishes import wish_summary
@@ -128,13 +139,27 @@ class DrawTimings(msgspec.Struct, kw_only=True):
     gate: float = 0.0
 
 
+class _Explained(msgspec.Struct, kw_only=True):
+    """One drawn round's draw, replayed once with every wish's fate kept."""
+
+    document: DrawInput
+    places: dict[str, int]
+    outcomes: dict[str, list[WishOutcome]]
+
+
 class Lottery:
-    """Draws lottery rounds, exports what a draw depends on."""
+    """Draws lottery rounds, exports what a draw depends on, explains a draw to a student."""
+
+    #: Drawn rounds replayed and kept per process: a replay is a whole draw (tenths of a second
+    #: for a full cohort), after which each student's explanation is a lookup.
+    EXPLAINED_ROUNDS = 4
 
     def __init__(self, pool: asyncpg.Pool, sync: GateSync) -> None:
         self._pool = pool
         self._sync = sync
         self.last_timings = DrawTimings()
+        self._explained: dict[tuple[str, str], _Explained] = {}
+        self._replaying = asyncio.Lock()
 
     async def draw(self, round_id: str, seed: str, actor: str) -> DrawResult:
         """Draw the round once: every placement, its audit and the round's mark in one transaction,
@@ -205,6 +230,50 @@ class Lottery:
 
     async def draw_input(self, round_id: str) -> DrawInput:
         return await export(self._pool, round_id)
+
+    async def explain(self, round_id: str, student_id: str) -> DrawExplanation:
+        """The drawn round as the student sees it: their place in the order and each wish's fate,
+        recomputed from the draw's stored input (so it is what ``selection draw --verify`` checks)."""
+        async with connection(self._pool) as conn:
+            row = _lottery(await conn.fetchrow(_sql("draw_round"), round_id), round_id)
+            if row["state"] == "draft":
+                raise errors.RoundNotOpen(f"Round {round_id} is not open yet", state="draft")
+            if row["drawn_seed"] is None:
+                raise errors.NotFound(f"Round {round_id} has not been drawn yet")
+            explained = self._explained.get((round_id, row["drawn_seed"]))
+            if explained is None:
+                async with self._replaying:
+                    explained = self._explained.get((round_id, row["drawn_seed"]))
+                    if explained is None:
+                        explained = await self._replay(conn, row)
+        document = explained.document
+        assert document.seed is not None
+        assert document.drawn_at is not None
+        return DrawExplanation(
+            round_id=round_id,
+            seed=document.seed,
+            seed_sha256=sha256_hex(document.seed),
+            drawn_at=document.drawn_at,
+            students=len(explained.places),
+            order_key=order_key(document.seed, student_id),
+            place=explained.places.get(student_id),
+            wishes=explained.outcomes.get(student_id, []),
+        )
+
+    async def _replay(self, conn: Connection, row: asyncpg.Record) -> _Explained:
+        document = await _drawn_input(conn, row)
+        seed = row["drawn_seed"]
+        outcomes: dict[str, list[WishOutcome]] = {}
+        # A whole draw: off the event loop, so that other requests go on meanwhile.
+        await asyncio.to_thread(draw, document, seed, outcomes=outcomes)
+        ordered = sorted((w.id for w in document.students), key=lambda sid: order_key(seed, sid))
+        explained = _Explained(
+            document=document, places={sid: i for i, sid in enumerate(ordered, start=1)}, outcomes=outcomes
+        )
+        while len(self._explained) >= self.EXPLAINED_ROUNDS:
+            self._explained.pop(next(iter(self._explained)))
+        self._explained[(row["id"], seed)] = explained
+        return explained
 
 
 async def export(pool: asyncpg.Pool, round_id: str) -> DrawInput:

@@ -9,6 +9,8 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
+from courses.draw_input import DrawExplanation
+from courses.lottery import Lottery
 from courses.models import Wishes, WishList
 from courses.wishes import WishBook
 from lib import errors
@@ -49,4 +51,24 @@ async def get_wishes(request: Request[Any, Any, Any], wishes: NamedDependency[Wi
     return await wishes.get(round_id, registered_student(request).id)
 
 
-WISH_HANDLERS = [put_wishes, get_wishes]
+@get(
+    "/rounds/{round_id:str}/draw",
+    summary="How the lottery's draw went for you: your place in the seeded order, and each wish's fate",
+    description=(
+        "After the draw of a lottery round: the seed, its sha256, your key sha256(seed + ':' + your id) and your"
+        " place in pass 1's order (the passes alternate direction), and for every wish of your list, in its"
+        " order, `placed` (with the pass) or why not when its turn came: `full`, `category_limit`,"
+        " `total_limit`, `time_conflict` (`with`: the seat it clashed with), `already_held`; or never in the"
+        " running: `not_in_round`, `not_eligible`. 404 before the draw."
+    ),
+    responses=problems(
+        errors.ValidationFailed, errors.NotFound, errors.RoundNotOpen, errors.WrongMode, errors.RateLimited
+    ),
+)
+async def get_draw(
+    request: Request[Any, Any, Any], lottery: NamedDependency[Lottery], round_id: PathId
+) -> DrawExplanation:
+    return await lottery.explain(round_id, registered_student(request).id)
+
+
+WISH_HANDLERS = [put_wishes, get_wishes, get_draw]
