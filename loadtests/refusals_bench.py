@@ -140,10 +140,13 @@ async def _run(
                     keys.waitlist(offering),
                     keys.base + "idem:-",
                     keys.rate(student),
+                    *keys.fair_start.select_keys(),
                     keys.attempts,
                     keys.categories,
                 ],
-                (student, offering, profile, "0", "student", student, "student", "0", "", 60, "", 0, 0, 0),
+                # No fair-start window: no ticket to hold under, no decider's lease. A baseline
+                # script that takes fewer keys and arguments ignores the rest.
+                (student, offering, profile, "0", "student", student, "student", "0", "", 60, "", 0, 0, 0, "t", ""),
             )
             code = reply[1].decode() if isinstance(reply[1], bytes) else reply[1]
             if code != ("course_full" if enrol is None else "enrolled"):
