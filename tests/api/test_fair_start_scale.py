@@ -21,7 +21,9 @@ from tests.invariants import checked
 
 COHORT = 7390
 OFFERINGS = {f"o{i}": 300 for i in range(10)}
-WINDOW_SECONDS = 12
+#: Long enough for a loaded 2-core machine to hold the whole cohort before it ends (about 5 s when
+#: the machine is quiet, over 12 s seen when it is not); the test waits out the rest.
+WINDOW_SECONDS = 30
 
 
 async def test_a_cohort_held_at_once(db: asyncpg.Connection, settings: Settings, redis: aioredis.Redis) -> None:
