@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help env run test lint typecheck unit unit-fast fuzz loadtest bench rehearse clean
+.PHONY: help env run test lint typecheck unit unit-fast fuzz loadtest bench rehearse clean messages
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -72,6 +72,14 @@ REHEARSE_ARGS ?=
 rehearse: env ## Rehearse a round on a staging copy and print the verdict (REHEARSE_ARGS: --database-url, --round)
 	@mkdir -p -m 700 $(RUNTIME_DIR)
 	XDG_RUNTIME_DIR=$(RUNTIME_DIR) $(BIN)/python -m loadtests.rehearse $(REHEARSE_ARGS)
+
+PAGES := selection/pages
+
+messages: env ## The pages' catalogs: extract every message from the templates, update the .po files (then translate)
+	$(BIN)/pybabel extract -F $(PAGES)/babel.cfg -o $(PAGES)/locale/messages.pot --no-location --omit-header --sort-output --no-wrap $(PAGES)
+	for lang in en zh_Hans; do \
+		$(BIN)/pybabel update -i $(PAGES)/locale/messages.pot -d $(PAGES)/locale -l $$lang --no-wrap --ignore-obsolete --no-fuzzy-matching; \
+	done
 
 clean: ## Remove the environment and local data (.venv, .tools, .data)
 	rm -rf $(VENV) .tools .data .mypy_cache .ruff_cache .pytest_cache
