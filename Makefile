@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help env run test lint typecheck unit unit-fast fuzz loadtest bench rehearse clean messages
+.PHONY: help env run test lint typecheck unit unit-fast fuzz loadtest bench rehearse clean messages browser screenshots
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,7 +37,14 @@ lint: env ## ruff: lint and formatting
 typecheck: env ## mypy --strict
 	$(BIN)/mypy
 
-unit: env ## pytest (starts throw-away servers unless SELECTION_TEST_*_URL are set)
+# The browser tests (tests/browser) drive Debian's Chromium through Playwright, never a browser
+# Playwright downloads; a CJK font makes the Chinese pages' screenshots legible. Installed with
+# apt-get (as root) when missing; where that fails, the browser tests fail, they are not skipped.
+browser: ## Install what the browser tests need (Debian's chromium, a CJK font) when missing
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei; } \
+		|| echo "warning: could not install chromium: the browser tests will fail" >&2
+
+unit: env browser ## pytest (starts throw-away servers unless SELECTION_TEST_*_URL are set)
 	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} $(BIN)/pytest $(PYTEST_ARGS)
 
 unit-fast: env ## pytest without the crash tests (tests/crash: real service processes killed and restarted)
@@ -74,6 +81,9 @@ rehearse: env ## Rehearse a round on a staging copy and print the verdict (REHEA
 	XDG_RUNTIME_DIR=$(RUNTIME_DIR) $(BIN)/python -m loadtests.rehearse $(REHEARSE_ARGS)
 
 PAGES := selection/pages
+
+screenshots: env browser ## The pages' screenshots into docs/screenshots/ (the browser tests, run to save them)
+	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} SELECTION_TEST_SCREENSHOTS=1 $(BIN)/pytest tests/browser -q $(PYTEST_ARGS)
 
 messages: env ## The pages' catalogs: extract every message from the templates, update the .po files (then translate)
 	$(BIN)/pybabel extract -F $(PAGES)/babel.cfg -o $(PAGES)/locale/messages.pot --no-location --omit-header --sort-output --no-wrap $(PAGES)

@@ -15,7 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_datetime
+from babel.dates import format_date, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -105,7 +105,9 @@ def school_time(instant: dt.datetime | None, zone: ZoneInfo, language: str, miss
         # The service keeps every instant in UTC; a naive one would be a bug upstream, read as UTC.
         instant = instant.replace(tzinfo=dt.UTC)
     locale = LANGUAGES.get(language, LANGUAGES[DEFAULT]).locale
-    return format_datetime(instant, format="medium", tzinfo=zone, locale=locale)
+    local = instant.astimezone(zone)
+    # The day in full, the time to the minute: a round opens at 08:30, not at 08:30:00.
+    return f"{format_date(local, format='medium', locale=locale)} {format_time(local, format='short', locale=locale)}"
 
 
 def translations_for(compiled: Mapping[str, Translations], language: str) -> Translations:

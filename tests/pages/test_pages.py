@@ -273,3 +273,15 @@ async def test_pages_are_compressed_and_the_api_is_not(dev_client: Client) -> No
     assert page.headers["cache-control"] == "no-store"
     health = await dev_client.get("/api/v1/rounds", headers={"accept-encoding": "br, gzip"})
     assert "content-encoding" not in health.headers
+
+
+def test_serve_refuses_the_development_sign_in_without_dev(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from selection.cli.main import main
+
+    monkeypatch.setenv("SELECTION_JWT_SECRET", "a-secret-of-at-least-thirty-two-bytes-for-tests")
+    monkeypatch.setenv("SELECTION_DEV_SIGN_IN", "1")
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 1
+    assert "SELECTION_DEV_SIGN_IN is for serve --dev alone" in result.output
