@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help env run test lint typecheck unit unit-fast fuzz loadtest bench rehearse clean messages browser screenshots
+.PHONY: help env run test lint typecheck unit unit-fast fuzz loadtest bench rehearse clean messages browser screenshots oidc-provider
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,7 +44,17 @@ browser: ## Install what the browser tests need (Debian's chromium, a CJK font) 
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei; } \
 		|| echo "warning: could not install chromium: the browser tests will fail" >&2
 
-unit: env browser ## pytest (starts throw-away servers unless SELECTION_TEST_*_URL are set)
+# The sign-in tests' OpenID Connect provider (tests/oidc): panva's oidc-provider, pinned by its
+# package-lock.json, run with the machine's Node.js (Debian's nodejs and npm when missing).
+tests/oidc/node_modules/.package-lock.json: tests/oidc/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; } \
+		|| echo "warning: could not install Node.js: the sign-in tests will fail" >&2
+	cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+oidc-provider: tests/oidc/node_modules/.package-lock.json ## Install the sign-in tests' OpenID Connect provider
+
+unit: env browser oidc-provider ## pytest (starts throw-away servers unless SELECTION_TEST_*_URL are set)
 	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} $(BIN)/pytest $(PYTEST_ARGS)
 
 unit-fast: env ## pytest without the crash tests (tests/crash: real service processes killed and restarted)

@@ -77,7 +77,8 @@ class Offline:
     """Requests the pages made to any other host than the service's: aborted, and listed here."""
 
     allowed: str
-    blocked: list[str] = field(default_factory=list)
+    #: (the page that asked, the URL it asked for)
+    blocked: list[tuple[str, str]] = field(default_factory=list)
 
     async def route(self, route: Route) -> None:
         url = route.request.url
@@ -85,8 +86,16 @@ class Offline:
         if parts.scheme in ("data", "blob") or parts.netloc == self.allowed:
             await route.continue_()
         else:
-            self.blocked.append(url)
+            try:
+                asking = route.request.frame.url
+            except Exception:  # a request of no frame (a worker's)
+                asking = ""
+            self.blocked.append((asking, url))
             await route.abort()
+
+    def from_service(self) -> list[tuple[str, str]]:
+        """What the service's own pages reached for elsewhere (another host's pages may do as they like)."""
+        return [(page, url) for page, url in self.blocked if urlsplit(page).netloc in (self.allowed, "")]
 
 
 async def offline_context(

@@ -28,7 +28,8 @@ from tests.browser.conftest import (
     offline_context,
     serious_violations,
 )
-from tests.live import LiveRedis, LiveService
+from tests.live import LiveRedis, LiveService, free_port
+from tests.pages.oidc_provider import Provider, running_provider
 
 pytestmark = pytest.mark.slow
 
@@ -216,3 +217,54 @@ async def test_the_development_sign_in_is_404_without_dev(
         await context.close()
     finally:
         service.stop()
+
+
+async def test_single_sign_on_with_a_real_provider(
+    browser: Browser, tmp_path: Path, database_url: str, valkey: LiveRedis, db: asyncpg.Connection
+) -> None:
+    await db.execute(
+        "INSERT INTO students (id, name, cohort, degree, campus, college) VALUES ('s1', 's1', 2024, 'master', 'n', 'c')"
+    )
+    provider_port = free_port()
+    service = LiveService(
+        tmp_path,
+        {
+            "SELECTION_DATABASE_URL": database_url,
+            "SELECTION_REDIS_URL": valkey.url,
+            "SELECTION_JWT_SECRET": "a-secret-of-at-least-thirty-two-bytes-for-tests",
+            # The callback is derived from the request: no SELECTION_OIDC_REDIRECT_URL.
+            **Provider(f"http://127.0.0.1:{provider_port}", provider_port).settings(),
+        },
+        workers=1,
+    )
+    with running_provider(f"{service.base_url}/auth/callback", provider_port) as provider:
+        service.start()
+        try:
+            await service.wait_ready(30)
+            context, offline = await offline_context(
+                browser, service.base_url, viewport=PHONE, locale="en-US", also_allow=f"127.0.0.1:{provider.port}"
+            )
+            page = await context.new_page()
+            await page.goto("/")
+            await check_page(page, "en", "sign-in with SSO")
+            await page.locator("a[href^='/auth/sso']").click()
+            # The provider's own pages: its login form, then its consent.
+            await expect(page).to_have_url(re.compile(rf"^{provider.issuer}/interaction/"))
+            await page.locator("input[name=login]").fill("s1")
+            await page.locator("input[name=password]").fill("any")
+            await page.locator("button[type=submit]").click()
+            await page.locator("button[type=submit]").click()
+            await expect(page).to_have_url(f"{service.base_url}/")
+            await expect(page.locator("h1")).to_contain_text("Student s1")
+            await expect(page.locator(".dev-banner")).to_have_count(0)
+            await check_page(page, "en", "student after SSO")
+            # Signed out: the service's session is over (the provider's own is the provider's).
+            await page.locator("form[action='/sign-out'] button").click()
+            await expect(page).to_have_url(re.compile(r"/sign-in$"))
+            await page.goto("/")
+            await expect(page).to_have_url(re.compile(r"/sign-in\?next=/$"))
+            # The provider's development pages load a web font; the service's pages reach for nothing.
+            assert offline.from_service() == []
+            await context.close()
+        finally:
+            service.stop()
