@@ -20,11 +20,13 @@ from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
 from litestar import Request, Response, Router, get, post
+from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.middleware import DefineMiddleware
+from litestar.middleware.compression import CompressionMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.params import QueryParameter, URLEncodedBody
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -60,6 +62,8 @@ DEMO_STUDENTS = ("s00001", "s00002", "s00003", "s00004", "s00005")
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 #: Paths the pages answer; the bearer-token middleware leaves them alone.
 PAGE_PATHS = ["^/$", "^/admin$", "^/sign-in$", "^/sign-out$", "^/auth/", "^/dev/", "^/language$", "^/static/"]
+#: The pages' own compression (the assets compress themselves, the API is not compressed).
+PAGE_COMPRESSION = CompressionConfig(backend="brotli", brotli_gzip_fallback=True)
 #: A year: the language switch is remembered as long as a browser keeps it.
 LANGUAGE_SECONDS = 365 * 24 * 3600
 #: Where to go once signed in (checked by ``_safe_next``).
@@ -232,7 +236,12 @@ def pages_router(pages: Pages) -> Router:
     return Router(
         path="/",
         route_handlers=handlers,
-        middleware=[pages.session.middleware, DefineMiddleware(CSRFMiddleware, config=pages.csrf)],
+        # On this router alone: the API's hot path goes through none of them.
+        middleware=[
+            DefineMiddleware(CompressionMiddleware, config=PAGE_COMPRESSION),
+            pages.session.middleware,
+            DefineMiddleware(CSRFMiddleware, config=pages.csrf),
+        ],
         exception_handlers={HTTPException: page_error(pages), SignInFailed: page_error(pages)},
         include_in_schema=False,
     )

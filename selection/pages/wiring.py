@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
-from litestar.config.compression import CompressionConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.stores.base import Store
@@ -18,9 +17,6 @@ from selection.pages.assets import StaticAssets
 from selection.pages.routes import Pages, pages_router
 from selection.pages.sessions import STORE
 
-#: Not compressed by the middleware: the API (its answers are small and its hot path is not to pay
-#: for it), the operators' routes, and the assets (compressed once each, by their own route).
-UNCOMPRESSED = ["^/api/", "^/metrics", "^/health", "^/ready", "^/static/"]
 #: The API docs' script and style, served by the service: the docs work with no internet.
 SCALAR_JS = "vendor/scalar/api-reference-1.76.0.standalone.js"
 SCALAR_CSS = "vendor/scalar/scalar.css"
@@ -33,7 +29,6 @@ class PageWiring:
         self.route_handlers: list[Any] = [pages_router(self.pages), self.assets.route()]
         self.template_config: TemplateConfig[JinjaTemplateEngine] = self.pages.template_config()
         self.stores: dict[str, Store] = {STORE: self.pages.store()}
-        self.compression = CompressionConfig(backend="brotli", brotli_gzip_fallback=True, exclude=UNCOMPRESSED)
         self.openapi_ui = ScalarRenderPlugin(
             js_url=self.assets.url(SCALAR_JS),
             css_url=self.assets.url(SCALAR_CSS),

@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         directory: StudentDirectory = connection.app.state.worker.students
         return directory
 
-    # The pages (selection/pages): their routes, templates, session store, compression, assets.
+    # The pages (selection/pages): their routes, templates, session store, assets.
     pages = PageWiring(settings)
     auth = jwt_auth(settings.jwt_secret, directory_of, also_public=PAGE_PATHS)
     prometheus = prometheus_config()
@@ -72,7 +72,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan, pages.lifespan],
         template_config=pages.template_config,
         stores=pages.stores,
-        compression_config=pages.compression,
         dependencies=service_dependencies(),
         on_app_init=[auth.on_app_init],
         middleware=[request_id_middleware, prometheus.middleware],

@@ -285,3 +285,35 @@ def test_serve_refuses_the_development_sign_in_without_dev(monkeypatch: pytest.M
     result = CliRunner().invoke(main, ["serve"])
     assert result.exit_code == 1
     assert "SELECTION_DEV_SIGN_IN is for serve --dev alone" in result.output
+
+
+@pytest.mark.parametrize(
+    ("environment", "named"),
+    [
+        ({"SELECTION_TIMEZONE": "Mars/Olympus_Mons"}, "SELECTION_TIMEZONE"),
+        ({"SELECTION_SESSION_IDLE_MINUTES": "0"}, "SELECTION_SESSION_IDLE_MINUTES"),
+        ({"SELECTION_OIDC_ISSUER": "https://sso.example.edu"}, "oidc_client_id"),
+        ({"SELECTION_OIDC_ISUER": "https://sso.example.edu"}, "SELECTION_OIDC_ISSUER"),
+    ],
+)
+def test_the_pages_settings_refuse_what_they_cannot_take(environment: dict[str, str], named: str) -> None:
+    with pytest.raises(SystemExit, match=named):
+        Settings.from_env(environment)
+
+
+def test_the_pages_settings_are_read_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "SELECTION_TIMEZONE": "Europe/Berlin",
+            "SELECTION_SESSION_IDLE_MINUTES": "5",
+            "SELECTION_SESSION_SECURE": "1",
+            "SELECTION_OIDC_ISSUER": "https://sso.example.edu",
+            "SELECTION_OIDC_CLIENT_ID": "selection",
+            "SELECTION_OIDC_ADMINS": " boss, ,chief ",
+        }
+    )
+    assert settings.timezone == "Europe/Berlin"
+    assert settings.session_idle_minutes == 5
+    assert settings.session_secure is True
+    assert settings.oidc_admin_subjects == frozenset({"boss", "chief"})
+    assert settings.oidc_student_claim == "sub"
