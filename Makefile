@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help env run test lint typecheck unit unit-fast fuzz loadtest bench rehearse clean messages browser screenshots oidc-provider
+.PHONY: help env run test lint typecheck unit unit-fast fuzz loadtest bench rehearse clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ lint: env ## ruff: lint and formatting
 
 typecheck: env ## mypy --strict
 	$(BIN)/mypy
+
+# The pages' targets (the browser and sign-in tests' tools, the catalogs, the screenshots).
+.PHONY: browser oidc-provider messages screenshots
 
 # The browser tests (tests/browser) drive Debian's Chromium through Playwright, never a browser
 # Playwright downloads; a CJK font makes the Chinese pages' screenshots legible. Installed with
