@@ -37,7 +37,27 @@ lint: env ## ruff: lint and formatting
 typecheck: env ## mypy --strict
 	$(BIN)/mypy
 
-unit: env ## pytest (starts throw-away servers unless SELECTION_TEST_*_URL are set)
+# The pages' targets (the browser and sign-in tests' tools, the catalogs, the screenshots).
+.PHONY: browser oidc-provider messages screenshots
+
+# The browser tests (tests/browser) drive Debian's Chromium through Playwright, never a browser
+# Playwright downloads; a CJK font makes the Chinese pages' screenshots legible. Installed with
+# apt-get (as root) when missing; where that fails, the browser tests fail, they are not skipped.
+browser: ## Install what the browser tests need (Debian's chromium, a CJK font) when missing
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei; } \
+		|| echo "warning: could not install chromium: the browser tests will fail" >&2
+
+# The sign-in tests' OpenID Connect provider (tests/oidc): panva's oidc-provider, pinned by its
+# package-lock.json, run with the machine's Node.js (Debian's nodejs and npm when missing).
+tests/oidc/node_modules/.package-lock.json: tests/oidc/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; } \
+		|| echo "warning: could not install Node.js: the sign-in tests will fail" >&2
+	cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+oidc-provider: tests/oidc/node_modules/.package-lock.json ## Install the sign-in tests' OpenID Connect provider
+
+unit: env browser oidc-provider ## pytest (starts throw-away servers unless SELECTION_TEST_*_URL are set)
 	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} $(BIN)/pytest $(PYTEST_ARGS)
 
 unit-fast: env ## pytest without the crash tests (tests/crash: real service processes killed and restarted)
@@ -81,6 +101,17 @@ REHEARSE_ARGS ?=
 rehearse: env ## Rehearse a round on a staging copy and print the verdict (REHEARSE_ARGS: --database-url, --round)
 	@mkdir -p -m 700 $(RUNTIME_DIR)
 	XDG_RUNTIME_DIR=$(RUNTIME_DIR) $(BIN)/python -m loadtests.rehearse $(REHEARSE_ARGS)
+
+PAGES := selection/pages
+
+screenshots: env browser ## The pages' screenshots into docs/screenshots/ (the browser tests, run to save them)
+	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} SELECTION_TEST_SCREENSHOTS=1 $(BIN)/pytest tests/browser -q $(PYTEST_ARGS)
+
+messages: env ## The pages' catalogs: extract every message from the templates, update the .po files (then translate)
+	$(BIN)/pybabel extract -F $(PAGES)/babel.cfg -o $(PAGES)/locale/messages.pot --no-location --omit-header --sort-output --no-wrap $(PAGES)
+	for lang in en zh_Hans; do \
+		$(BIN)/pybabel update -i $(PAGES)/locale/messages.pot -d $(PAGES)/locale -l $$lang --no-wrap --ignore-obsolete --no-fuzzy-matching; \
+	done
 
 clean: ## Remove the environment and local data (.venv, .tools, .data)
 	rm -rf $(VENV) .tools .data .mypy_cache .ruff_cache .pytest_cache

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -72,6 +73,43 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_retention_hours: Annotated[float, msgspec.Meta(ge=IDEMPOTENCY_PROMISE_HOURS)] = 25.0
     #: How often a worker deletes the answers older than the retention (one worker at a time).
     idempotency_prune_seconds: Seconds = 600.0
+
+    # --- the pages (selection/pages): sessions, sign-in, language, time ----------------------
+    #: A page session unused this long is over; every request of it starts the count again.
+    session_idle_minutes: AtLeastOne = 30
+    #: Mark the session and CSRF cookies Secure: on whenever the pages are served over https.
+    session_secure: bool = False
+    #: The school's time zone, in which the pages show every instant (the API stays in UTC).
+    timezone: str = "Asia/Shanghai"
+    #: The development sign-in (/dev/sign-in): set by ``serve --dev`` alone, which refuses it otherwise.
+    dev_sign_in: bool = False
+    #: Single sign-on through OpenID Connect: the provider's issuer URL (discovery at
+    #: ``<issuer>/.well-known/openid-configuration``); unset, the pages offer no SSO.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    #: Where the provider sends the browser back; unset, derived from the request (``/auth/callback``).
+    oidc_redirect_url: str | None = None
+    #: A claim whose value ``admin`` makes the user an administrator (and ``student`` a student).
+    oidc_role_claim: str | None = None
+    #: Comma-separated subjects (``sub``) who are administrators whatever their role claim says.
+    oidc_admins: str = ""
+    #: The claim holding a student's id in this service's student list.
+    oidc_student_claim: str = "sub"
+    #: Scopes asked of the provider, space-separated.
+    oidc_scopes: str = "openid profile"
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.timezone!r} - at `$.timezone`") from exc
+        if self.oidc_issuer and not self.oidc_client_id:
+            raise ValueError("SELECTION_OIDC_CLIENT_ID is needed with SELECTION_OIDC_ISSUER - at `$.oidc_client_id`")
+
+    @property
+    def oidc_admin_subjects(self) -> frozenset[str]:
+        return frozenset(s.strip() for s in self.oidc_admins.split(",") if s.strip())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -42,6 +42,9 @@ def serve(workers: int | None, dev: bool) -> None:
     from selection.web.auth import secret_too_short
 
     settings = _settings(workers=workers)
+    if settings.dev_sign_in and not dev:
+        # Anyone may sign in as anyone there: only `serve --dev` turns it on, never the environment.
+        raise click.ClickException("SELECTION_DEV_SIGN_IN is for serve --dev alone; unset it")
     if not settings.jwt_secret:
         if not dev:
             raise click.ClickException("SELECTION_JWT_SECRET is not set (use --dev for a throw-away secret)")

@@ -65,6 +65,8 @@ def _announce(settings: Settings, dev: bool, *, secret_given: bool) -> None:
 
     base = f"http://{settings.host}:{settings.port}"
     lines = [f"serving on {base} with {settings.workers} worker(s)", f"API docs: {base}/schema"]
+    if dev:
+        lines.append(f"pages:         {base}/   (development sign-in: {base}/dev/sign-in)")
     if dev and secret_given:
         lines += [
             "tokens are not printed: SELECTION_JWT_SECRET was given, and a token signed with it may be good elsewhere",
@@ -161,6 +163,8 @@ def run_server(settings: Settings, *, dev: bool) -> int:
             SELECTION_REDIS_URL=rd,
             SELECTION_JWT_SECRET=settings.jwt_secret or "",
             SELECTION_WORKERS=str(settings.workers),
+            # The development sign-in: on with --dev, and off otherwise whatever was set.
+            SELECTION_DEV_SIGN_IN="1" if dev else "",
         )
         limit = raise_open_file_limit(settings.workers)
         if limit < CONNECTIONS_PER_WORKER:

@@ -10,11 +10,12 @@ from typing import Any
 from litestar import Litestar, Router
 from litestar.connection import ASGIConnection
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 
 from courses.students import StudentDirectory
 from lib.logs import configure_logging
 from lib.settings import Settings
+from selection.pages.routes import PAGE_PATHS
+from selection.pages.wiring import PageWiring
 from selection.web.admin_catalog_routes import ADMIN_CATALOG_HANDLERS
 from selection.web.admin_report_routes import ADMIN_REPORT_HANDLERS
 from selection.web.admin_round_routes import ADMIN_ROUND_HANDLERS
@@ -57,11 +58,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
         directory: StudentDirectory = connection.app.state.worker.students
         return directory
 
-    auth = jwt_auth(settings.jwt_secret, directory_of)
+    # The pages (selection/pages): their routes, templates, session store, assets.
+    pages = PageWiring(settings)
+    auth = jwt_auth(settings.jwt_secret, directory_of, also_public=PAGE_PATHS)
     prometheus = prometheus_config()
     return Litestar(
-        route_handlers=[*OPS_ROUTES, ADMIN_CATALOG_ROUTER, STUDENT_ROUTER, ADMIN_SELECTION_ROUTER],
-        lifespan=[lifespan],
+        route_handlers=[
+            *OPS_ROUTES,
+            ADMIN_CATALOG_ROUTER,
+            STUDENT_ROUTER,
+            ADMIN_SELECTION_ROUTER,
+            *pages.route_handlers,
+        ],
+        lifespan=[lifespan, pages.lifespan],
+        template_config=pages.template_config,
+        stores=pages.stores,
         dependencies=service_dependencies(),
         on_app_init=[auth.on_app_init],
         middleware=[request_id_middleware, prometheus.middleware],
@@ -72,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version="1.0.0",
             description="Selection rounds for physical-education, arts and labor-education offerings.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
+            render_plugins=[pages.openapi_ui],
         ),
         request_max_body_size=16 * 1024 * 1024,
         debug=False,

@@ -140,8 +140,9 @@ def verified_token_class(capacity: int = 50_000, clock: Callable[[], float] = ti
     return VerifiedToken
 
 
-def jwt_auth(secret: str, directory_of: Any) -> JWTAuth[Principal, Token]:
-    """Litestar's JWT middleware; ``directory_of(connection)`` gives the StudentDirectory."""
+def jwt_auth(secret: str, directory_of: Any, also_public: Sequence[str] = ()) -> JWTAuth[Principal, Token]:
+    """Litestar's JWT middleware; ``directory_of(connection)`` gives the StudentDirectory.
+    ``also_public``: more path patterns it leaves alone (the pages, which have sessions of their own)."""
 
     async def retrieve(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
         role: Role = token.extras["role"]
@@ -156,7 +157,7 @@ def jwt_auth(secret: str, directory_of: Any) -> JWTAuth[Principal, Token]:
         algorithm="HS256",
         require_claims=["exp", "sub", "role"],
         token_cls=verified_token_class(),
-        exclude=PUBLIC_PATHS,
+        exclude=[*PUBLIC_PATHS, *also_public],
         description=(
             "HS256 bearer token with `sub` (1 to 64 of [A-Za-z0-9_.-]), `role` (student or admin) and an integer "
             f"`exp`; `iat` and `nbf` optional; {LEEWAY_SECONDS} s of clock skew allowed on each time claim."
