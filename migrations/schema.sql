@@ -228,16 +228,29 @@ BEGIN
     -- A change of an older generation that is already committed, exactly (a rebuild committed the
     -- redo log before it replaced the gate state), is done, not stale: its request is answered as
     -- committed, and its Idempotency-Key answer is there to replay.
+    --
+    -- (0009) In two steps: the generations first, and the audit trail only for the rare change of
+    -- another generation. In one statement the planner was free to anti-join every change with
+    -- the whole audit trail before it looked at the generations, and did, once the rounds table
+    -- grew columns: a scan of the trail on every batch, slower as the trail grows.
     SELECT coalesce(array_agg(DISTINCT c.job), '{}') INTO stale
-    FROM json_to_recordset(changes) AS c(
-         job integer, round_id text, student_id text, offering_id text, seq bigint, at bigint, action text, gen bigint
-    )
+    FROM json_to_recordset(changes) AS c(job integer, round_id text, gen bigint)
     LEFT JOIN rounds ON rounds.id = c.round_id
-    WHERE rounds.generation IS DISTINCT FROM c.gen
-      AND NOT EXISTS (SELECT 1 FROM audit_events AS a
-                      WHERE a.round_id = c.round_id AND a.seq = c.seq
-                        AND (a.student_id, a.offering_id, a.action, a.at)
-                            = (c.student_id, c.offering_id, c.action, to_timestamp(c.at / 1000.0)));
+    WHERE rounds.generation IS DISTINCT FROM c.gen;
+    IF cardinality(stale) > 0 THEN
+        SELECT coalesce(array_agg(DISTINCT c.job), '{}') INTO stale
+        FROM json_to_recordset(changes) AS c(
+             job integer, round_id text, student_id text, offering_id text, seq bigint, at bigint, action text,
+             gen bigint
+        )
+        LEFT JOIN rounds ON rounds.id = c.round_id
+        WHERE c.job = ANY (stale)
+          AND rounds.generation IS DISTINCT FROM c.gen
+          AND NOT EXISTS (SELECT 1 FROM audit_events AS a
+                          WHERE a.round_id = c.round_id AND a.seq = c.seq
+                            AND (a.student_id, a.offering_id, a.action, a.at)
+                                = (c.student_id, c.offering_id, c.action, to_timestamp(c.at / 1000.0)));
+    END IF;
 
     -- A gate that went back in time (Redis restored from a snapshot or an old AOF, a replica that
     -- lagged, a round's keys restored) hands out sequence numbers it had handed out before, and
