@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from lib import errors
+
 #: ``$`` alone would let a trailing newline through (Python's ``$`` matches before one); the
 #: look-ahead refuses it, and reads the same in the OpenAPI document's regex dialect.
 ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}(?!\n)$"
@@ -208,3 +210,14 @@ class Selection(msgspec.Struct, kw_only=True):
 
 class Upserted(msgspec.Struct):
     upserted: int
+
+
+def refuse_repeats(offering_ids: list[str]) -> None:
+    """A list of offerings names each once; a repeat is a 400 naming its place."""
+    seen: set[str] = set()
+    for index, offering_id in enumerate(offering_ids):
+        if offering_id in seen:
+            raise errors.ValidationFailed(
+                f"offering_ids[{index}] repeats {offering_id}", field="offering_ids", index=index
+            )
+        seen.add(offering_id)

@@ -9,7 +9,7 @@ import asyncpg
 import msgspec
 
 from courses import audit
-from courses.models import AdminRound, Eligibility, Round, RoundCreate, RoundState
+from courses.models import AdminRound, Eligibility, Round, RoundCreate, RoundState, refuse_repeats
 from courses.ports import GateSync
 from courses.wishes import wish_summary
 from lib import errors
@@ -60,13 +60,7 @@ def student_view(round_: AdminRound) -> Round:
 
 
 def _check_shape(body: RoundCreate) -> None:
-    seen: set[str] = set()
-    for index, offering_id in enumerate(body.offering_ids):
-        if offering_id in seen:
-            raise errors.ValidationFailed(
-                f"offering_ids[{index}] repeats {offering_id}", field="offering_ids", index=index
-            )
-        seen.add(offering_id)
+    refuse_repeats(body.offering_ids)
     if body.opens_at is not None and body.closes_at is not None and body.closes_at <= body.opens_at:
         raise errors.ValidationFailed("closes_at must be after opens_at", field="closes_at")
     if body.mode == "lottery" and body.fair_start_seconds:

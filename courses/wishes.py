@@ -10,23 +10,13 @@ import datetime as dt
 import asyncpg
 import msgspec
 
-from courses.models import Eligibility, Wishes, WishList
+from courses.models import Eligibility, Wishes, WishList, refuse_repeats
 from courses.students import StudentProfile
 from lib import errors
 from lib.database import connection, transaction
 from lib.sql import Connection, NamedQueries
 
 _sql = NamedQueries("courses", "queries.sql")
-
-
-def _check_shape(body: WishList) -> None:
-    seen: set[str] = set()
-    for index, offering_id in enumerate(body.offering_ids):
-        if offering_id in seen:
-            raise errors.ValidationFailed(
-                f"offering_ids[{index}] repeats {offering_id}", field="offering_ids", index=index
-            )
-        seen.add(offering_id)
 
 
 def _in_window(row: asyncpg.Record, now: dt.datetime) -> bool:
@@ -80,7 +70,7 @@ class WishBook:
 
     async def put(self, round_id: str, student: StudentProfile, body: WishList) -> Wishes:
         """Replace the student's list (an empty one withdraws) after the rules, in the contract's order."""
-        _check_shape(body)
+        refuse_repeats(body.offering_ids)
         async with transaction(self._pool) as conn:
             round_row = await self._lottery_round(conn, round_id, writing=True)
             found = {

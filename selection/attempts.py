@@ -11,9 +11,7 @@ write the same row anyway, the earliest time stays.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 
 import asyncpg
 from redis.exceptions import RedisError
@@ -22,6 +20,7 @@ from lib.failures import DATABASE_FAILURES
 from lib.sql import NamedQueries
 from quota.gate import SeatGate
 from quota.outcomes import GateUnavailable
+from selection.periodic import every
 
 log = logging.getLogger("selection.attempts")
 #: What a copy survives, to try again on the next tick.
@@ -68,19 +67,14 @@ class AttemptLog:
 
     async def run(self) -> None:
         """Copy every interval until ``stop()``; the workers' turns spread over one interval."""
-        wait = self._interval * random.random()
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), wait)
-            if self._stopping.is_set():
-                return
-            wait = self._interval
-            try:
-                await self.copy_every_round()
-            except _COPY_FAILURES as exc:
-                log.warning("copying select attempts failed; retrying", extra={"error": repr(exc)})
-            except Exception:
-                log.exception("copying select attempts failed unexpectedly; retrying")
+        await every(
+            self._interval,
+            self._stopping,
+            self.copy_every_round,
+            what="copying select attempts",
+            expected=_COPY_FAILURES,
+            log=log,
+        )
 
     def stop(self) -> None:
         self._stopping.set()

@@ -10,14 +10,13 @@ them at a time (a transaction-scoped advisory lock), a few rows per short transa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 
 import asyncpg
 
 from lib.failures import DATABASE_FAILURES
 from lib.sql import NamedQueries
+from selection.periodic import every
 
 log = logging.getLogger("selection.idempotency")
 _sql = NamedQueries("selection", "queries.sql")
@@ -56,19 +55,14 @@ class IdempotencyPruner:
 
     async def run(self) -> None:
         """Prune every interval until ``stop()``; the workers' first turns are spread over one interval."""
-        wait = self._interval * random.random()
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), wait)
-            if self._stopping.is_set():
-                return
-            wait = self._interval
-            try:
-                await self.prune()
-            except DATABASE_FAILURES as exc:
-                log.warning("pruning Idempotency-Key answers failed; retrying later", extra={"error": repr(exc)})
-            except Exception:
-                log.exception("pruning Idempotency-Key answers failed unexpectedly; retrying later")
+        await every(
+            self._interval,
+            self._stopping,
+            self.prune,
+            what="pruning Idempotency-Key answers",
+            expected=DATABASE_FAILURES,
+            log=log,
+        )
 
     def stop(self) -> None:
         self._stopping.set()
