@@ -61,7 +61,18 @@ DEMO_STUDENTS = ("s00001", "s00002", "s00003", "s00004", "s00005")
 #: The student id alphabet of the contract (``lib``'s ids), for what the development sign-in is typed.
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 #: Paths the pages answer; the bearer-token middleware leaves them alone.
-PAGE_PATHS = ["^/$", "^/admin$", "^/sign-in$", "^/sign-out$", "^/auth/", "^/dev/", "^/language$", "^/static/"]
+PAGE_PATHS = [
+    "^/$",
+    "^/admin$",
+    "^/admin/",
+    "^/rounds/",
+    "^/sign-in$",
+    "^/sign-out$",
+    "^/auth/",
+    "^/dev/",
+    "^/language$",
+    "^/static/",
+]
 #: The pages' own compression (the assets compress themselves, the API is not compressed).
 PAGE_COMPRESSION = CompressionConfig(backend="brotli", brotli_gzip_fallback=True)
 #: A year: the language switch is remembered as long as a browser keeps it.
