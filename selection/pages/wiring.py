@@ -14,8 +14,9 @@ from litestar.template.config import TemplateConfig
 
 from lib.settings import Settings
 from selection.pages.assets import StaticAssets
-from selection.pages.routes import Pages, pages_router
+from selection.pages.routes import pages_router
 from selection.pages.sessions import STORE
+from selection.pages.site import Pages
 
 #: The API docs' script and style, served by the service: the docs work with no internet.
 SCALAR_JS = "vendor/scalar/api-reference-1.76.0.standalone.js"

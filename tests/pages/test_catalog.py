@@ -19,7 +19,7 @@ from babel.messages.pofile import read_po
 from jinja2 import Environment, nodes
 
 from selection.pages import i18n
-from selection.pages.routes import TEMPLATES
+from selection.pages.site import TEMPLATES
 
 #: Attributes a reader (or a screen reader) is given as text.
 READ_ATTRIBUTES = {"aria-label", "title", "alt", "placeholder", "label"}
