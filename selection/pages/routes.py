@@ -26,7 +26,6 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from courses.rounds import RoundRegistry
 from courses.students import StudentDirectory
-from selection.browse import Browse
 from selection.pages import i18n
 from selection.pages.oidc import Pending, SignInFailed
 from selection.pages.sessions import (
@@ -34,7 +33,8 @@ from selection.pages.sessions import (
     PageUser,
     sign_in,
 )
-from selection.pages.site import PageError, Pages, admin_of, safe_next, signed_in
+from selection.pages.site import PageError, Pages, admin_of, safe_next
+from selection.pages.student_pages import student_handlers
 
 log = logging.getLogger("selection.pages")
 #: A few of the demo data's students, offered by the development sign-in.
@@ -64,19 +64,6 @@ NextPath = Annotated[str | None, QueryParameter()]
 
 def pages_router(pages: Pages) -> Router:
     """Every page route, behind the session and CSRF middleware, with HTML error pages."""
-
-    @get("/", name="student_page")
-    async def student_page(
-        request: Request[Any, Any, Any], browse: NamedDependency[Browse], students: NamedDependency[StudentDirectory]
-    ) -> Response[Any]:
-        user = signed_in(pages, request)
-        if user.role == "admin":
-            return Redirect("/admin", status_code=HTTP_303_SEE_OTHER)
-        profile = await students.get(user.sub)
-        if profile is None:
-            raise PageError(403, "unregistered")
-        rounds = await browse.rounds_for(profile)
-        return pages.render(request, "student.html", rounds=rounds, profile=profile)
 
     @get("/admin", name="admin_page")
     async def admin_page(request: Request[Any, Any, Any], rounds: NamedDependency[RoundRegistry]) -> Template:
@@ -115,8 +102,9 @@ def pages_router(pages: Pages) -> Router:
             ],
         )
 
-    handlers: list[Any] = [student_page, admin_page, sign_in_page, sign_out, language, *sso_handlers(pages)]
+    handlers: list[Any] = [admin_page, sign_in_page, sign_out, language, *sso_handlers(pages)]
     # Each area of the pages adds its routes here, one line each.
+    handlers += student_handlers(pages)
     if pages.settings.dev_sign_in:
         handlers += dev_sign_in_handlers(pages)
 
