@@ -110,11 +110,9 @@
         var left = li.querySelector("[data-seats]"), queue = li.querySelector("[data-waiting]");
         if (left) left.textContent = entry[0];
         if (queue) queue.textContent = entry[1];
-        var join = li.querySelector("form.act-waitlist"), take = li.querySelector("form.act-select");
-        if (join && take) {
-          join.hidden = entry[0] > 0;
-          take.hidden = entry[0] <= 0;
-        }
+        // A full offering of a round with a waitlist offers its waitlist too.
+        var join = li.querySelector("form.act-waitlist");
+        if (join) join.hidden = entry[0] > 0;
       });
       if (body.m) {
         var now = {};
