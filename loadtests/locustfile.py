@@ -17,6 +17,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import gevent
 import msgspec
@@ -24,6 +25,7 @@ from locust import FastHttpUser, constant, events, task
 from locust import stats as locust_stats
 from locust.exception import StopUser
 
+from loadtests.browser_user import BrowserStudent, demand_for, is_browser, plant_sessions
 from loadtests.journey import Drop, Journey, Seen, Select, draw_wishes, zipf_demand
 from loadtests.keepalive import keep_connections_alive
 from loadtests.plan import Journal, Plan, read_plan, write_journal
@@ -84,6 +86,9 @@ class _Run:
         self.outcomes: Counter[str] = Counter()
         self.journal = Journal(students_planned=0)
         self.demand: dict[str, float] = {}
+        #: Session id of each student who comes through the pages (--browser-share).
+        self.browser_sessions: dict[str, str] = {}
+        self.browser_stay_seconds = 30.0
 
 
 RUN = _Run()
@@ -93,6 +98,10 @@ def _options(parser: Any) -> None:
     parser.add_argument("--plan", type=str, required=True, help="The plan JSON written by loadtests.opening")
     parser.add_argument("--journal", type=str, required=True, help="Where to write the run's journal JSON")
     parser.add_argument("--max-p99-ms", type=float, default=0.0, help="Exit code 3 when p99 is above (0: none)")
+    parser.add_argument("--browser-share", type=float, default=0.0, help="Share of students using the pages")
+    parser.add_argument(
+        "--browser-stay-seconds", type=float, default=30.0, help="A page kept open after the last press"
+    )
 
 
 def _start(environment: Any, **_: Any) -> None:
@@ -105,6 +114,14 @@ def _start(environment: Any, **_: Any) -> None:
     RUN.expected = min(len(RUN.plan.students), int(options.num_users or 0))
     RUN.authorization = {s: "Bearer " + mint(secret, s) for s in RUN.plan.students[: RUN.expected]}
     RUN.journal = Journal(students_planned=RUN.expected)
+    share = float(getattr(options, "browser_share", 0.0) or 0.0)
+    browsing = [s for s in RUN.plan.students[: RUN.expected] if is_browser(RUN.plan, s, share)]
+    if browsing:
+        # Signed in before the opening, as the single sign-on would have done it.
+        RUN.browser_sessions = plant_sessions(
+            os.environ["SELECTION_REDIS_URL"], os.environ.get("SELECTION_REDIS_NAMESPACE", ""), browsing
+        )
+        RUN.browser_stay_seconds = float(options.browser_stay_seconds)
     RUN.opening_at = time.time() + ARRIVAL_LEAD_S
     gevent.spawn(_stop_when_done, environment)
 
@@ -174,7 +191,11 @@ class Student(FastHttpUser):
         plan = RUN.plan
         assert plan is not None
         try:
-            self._journey(plan)
+            session = RUN.browser_sessions.get(self.student_id or "")
+            if session is not None:
+                self._browse_pages(plan, session)
+            else:
+                self._journey(plan)
         except BaseException:
             # Stopped at --run-time (GreenletExit) or broken: this student did not finish.
             RUN.journal.students_interrupted += 1
@@ -183,6 +204,21 @@ class Student(FastHttpUser):
         RUN.last_done = time.time()
         RUN.journal.finishes.append(RUN.last_done)
         raise StopUser()
+
+    def _browse_pages(self, plan: Plan, session: str) -> None:
+        """The opening through the student pages (loadtests/browser_user.py)."""
+        assert self.student_id is not None
+        BrowserStudent(
+            self.client,
+            plan,
+            self.student_id,
+            session,
+            urlsplit(str(self.host)).hostname or "127.0.0.1",
+            RUN.journal,
+            RUN.outcomes,
+            demand_for(plan),
+            RUN.browser_stay_seconds,
+        ).run()
 
     def _journey(self, plan: Plan) -> None:
         status, body = self._call("GET", self._base + "/offerings", BROWSE)

@@ -71,6 +71,10 @@ class Opening:
     cohort_rate: bool = False
     #: Record the workers with py-spy during the burst (a service started here only).
     profile: bool = False
+    #: Share of students who come through the student pages (loadtests/browser_user.py).
+    browser_share: float = 0.0
+    #: How long a browser-like student keeps the page open (polling) after their last press.
+    browser_stay_seconds: float = 30.0
 
 
 class Result(msgspec.Struct, kw_only=True):
@@ -254,11 +258,17 @@ def run_locust(cfg: Opening, service: Service, plan_path: Path, plan: Plan, out:
         str(out / "journal.json"),
         "--max-p99-ms",
         str(cfg.max_p99_ms or 0),
+        "--browser-share",
+        str(cfg.browser_share),
+        "--browser-stay-seconds",
+        str(cfg.browser_stay_seconds),
     ]
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "SELECTION_JWT_SECRET": service.secret,
+        # The browser-like students' sessions are written into the service's session store.
+        **({"SELECTION_REDIS_URL": service.redis_url} if service.redis_url else {}),
         # Each student opens a connection of its own; gevent's default resolver hands every
         # lookup of the (loopback, literal) host to a thread pool, which cost the load generator a
         # quarter of its CPU at the arrivals, on the cores it shares with the service.
@@ -456,6 +466,10 @@ def _optional(value: float) -> float | None:
 @click.option("--max-p99-ms", type=float, default=150.0, show_default=True, help="0 disables.")
 @click.option("--max-duration-s", type=float, default=30.0, show_default=True, help="0 disables.")
 @click.option("--profile", is_flag=True, help="py-spy on the workers of a service started here.")
+@click.option(
+    "--browser-share", type=float, default=0.0, show_default=True, help="Share of students using the student pages."
+)
+@click.option("--browser-stay-seconds", type=float, default=30.0, show_default=True)
 def main(
     host: str,
     round_id: str | None,
@@ -470,6 +484,8 @@ def main(
     max_p99_ms: float,
     max_duration_s: float,
     profile: bool,
+    browser_share: float,
+    browser_stay_seconds: float,
 ) -> None:
     """Rehearse a round's opening under locust; check the invariants; write a report."""
     exit_on_sigterm()
@@ -487,7 +503,11 @@ def main(
         max_p99_ms=_optional(max_p99_ms),
         max_duration_s=_optional(max_duration_s),
         profile=profile,
+        browser_share=browser_share,
+        browser_stay_seconds=browser_stay_seconds,
     )
+    if browser_share > 0 and not 0 < browser_share <= 1:
+        raise SystemExit("--browser-share is a share: between 0 and 1")
     result = run_opening(cfg)
     click.echo(summary(result))
     raise SystemExit(result.exit_code)

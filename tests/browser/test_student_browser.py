@@ -15,13 +15,13 @@ from typing import Literal
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, ViewportSize, expect
+from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
 
 from courses.demo import ROUND_ID, demo_offerings
 from courses.models import Offering
 from selection.pages.student_view import overlaps
 from selection.web.auth import mint_token
-from tests.browser.conftest import DESKTOP, PHONE, dev_service, offline_context, serious_violations
+from tests.browser.conftest import DESKTOP, PHONE, Screenshot, dev_service, offline_context, serious_violations
 from tests.live import LiveRedis, LiveService
 
 pytestmark = pytest.mark.slow
@@ -127,8 +127,28 @@ async def promotion(
     await axe_clean(page, f"{round_id}: promoted")
 
 
+async def open_round(context: BrowserContext, base: str, student: str, round_id: str) -> Page:
+    """Signed in as the student, from the home page to the round's page."""
+    page = await context.new_page()
+    await page.goto("/dev/sign-in")
+    await page.locator(f"button[name=student][value={student}]").click()
+    await expect(page).to_have_url(f"{base}/")
+    await page.locator(f"a.button[href='/rounds/{round_id}']").click()
+    await expect(page).to_have_url(f"{base}/rounds/{round_id}")
+    await axe_clean(page, f"{round_id}: the round's page")
+    return page
+
+
 async def journey(
-    browser: Browser, served: Served, *, viewport: ViewportSize, locale: str, student: str, blocker: str, round_id: str
+    browser: Browser,
+    served: Served,
+    shot: Screenshot,
+    *,
+    viewport: ViewportSize,
+    locale: str,
+    student: str,
+    blocker: str,
+    round_id: str,
 ) -> tuple[int, int]:
     base = served.service.base_url
     full, *_ = served.offerings
@@ -141,13 +161,7 @@ async def journey(
         assert taken.status_code == 201, taken.text
 
     context, offline = await offline_context(browser, base, viewport=viewport, locale=locale)
-    page = await context.new_page()
-    await page.goto("/dev/sign-in")
-    await page.locator(f"button[name=student][value={student}]").click()
-    await expect(page).to_have_url(f"{base}/")
-    await page.locator(f"a.button[href='/rounds/{round_id}']").click()
-    await expect(page).to_have_url(f"{base}/rounds/{round_id}")
-    await axe_clean(page, f"{round_id}: the round's page")
+    page = await open_round(context, base, student, round_id)
     await page.evaluate("() => { window.__notReloaded = true; }")
 
     # 1. A select that succeeds.
@@ -167,6 +181,7 @@ async def journey(
     await expect(choices.first).to_be_visible()
     await expect(page.locator("#answer form.act-waitlist")).to_be_visible()
     await axe_clean(page, f"{round_id}: course full")
+    await shot(page, f"student-round-full-{round_id}")
 
     # 3. One press on an alternative takes it.
     alternative = await choices.first.locator("input[name=offering_id]").get_attribute("value")
@@ -191,6 +206,7 @@ async def journey(
     await axe_clean(page, f"{round_id}: waitlisted")
 
     await promotion(page, served, round_id, full.id, blocker, chinese=chinese)
+    await shot(page, f"student-round-promoted-{round_id}")
 
     # Weighed on the demo round's page: all 180 offerings.
     weights = await weigh_first_load(
@@ -202,13 +218,27 @@ async def journey(
 
 
 async def test_a_students_round_on_a_phone_in_chinese_and_a_desktop_in_english(
-    browser: Browser, served: Served
+    browser: Browser, served: Served, screenshot: Screenshot
 ) -> None:
     phone = await journey(
-        browser, served, viewport=PHONE, locale="zh-CN", student="s00001", blocker="s00002", round_id="pe-phone"
+        browser,
+        served,
+        screenshot,
+        viewport=PHONE,
+        locale="zh-CN",
+        student="s00001",
+        blocker="s00002",
+        round_id="pe-phone",
     )
     desktop = await journey(
-        browser, served, viewport=DESKTOP, locale="en-US", student="s00003", blocker="s00004", round_id="pe-desk"
+        browser,
+        served,
+        screenshot,
+        viewport=DESKTOP,
+        locale="en-US",
+        student="s00003",
+        blocker="s00004",
+        round_id="pe-desk",
     )
     print(f"round page first load / live refresh (bytes): phone {phone}, desktop {desktop}")
     for first_load, refresh in (phone, desktop):

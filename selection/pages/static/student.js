@@ -169,7 +169,17 @@
     // ---- Select, drop, join a waitlist: one intent per press, the same key for its retries ----
     function show(html) {
       answerBox.innerHTML = html;
+      answerBox.querySelectorAll("[data-close]").forEach(function (button) { button.hidden = false; });
     }
+
+    answerBox.querySelectorAll("[data-close]").forEach(function (button) { button.hidden = false; });
+    answerBox.addEventListener("click", function (event) {
+      if (event.target instanceof Element && event.target.closest("[data-close]")) {
+        answerBox.replaceChildren();
+        var heading = document.getElementById("offerings-heading");
+        if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus(); }
+      }
+    });
 
     function say(text, retry) {
       var box = document.createElement("div");
