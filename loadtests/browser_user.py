@@ -205,7 +205,7 @@ class BrowserStudent:
                 self.after_answer(promoted)
 
     def after_answer(self, was: list[str]) -> None:
-        """What the page asks for after a definitive answer: its selections, the list, the seats."""
+        """What the page asks for when a seat comes by itself: its selections, then the list."""
         self.request(
             "GET", f"{self.round}/mine" + ("?was=" + ",".join(was) if was else ""), MINE, {"HX-Request": "true"}
         )
@@ -274,7 +274,8 @@ class BrowserStudent:
                 self.journal.dropped += 1
                 self.waiting.discard(action.offering_id)
             if status in (201, 202, 204) or code in CONTRACT_CODES:
-                self.after_answer([])
+                # A change's answer carries the page's new selections and rows; the seats are asked at once.
+                self.refresh_seats()
         if not journey.enrolled and not journey.waiting:
             self.journal.empty_handed += 1
 

@@ -142,6 +142,7 @@ class Kit:
         offering_id: str,
         decide: Callable[[], Awaitable[view.Answer]],
         catalog: CachedCatalog,
+        after: Callable[[], Awaitable[After]],
     ) -> Response[Any]:
         """Run a select or drop and answer it: a fragment for the script, or back to the round's
         page for a plain form (the answer kept in the session for that page to show)."""
@@ -158,8 +159,19 @@ class Kit:
         titles = await _titles(catalog, round_id) if known else {}
         header = await catalog.round(round_id) if known else None
         status = 200 if answer.outcome != "refused" else answer.status
+        context: dict[str, Any] = {}
+        if answer.outcome != "refused" and header is not None:
+            # A change: the page's selections and the rows it touched come with the answer.
+            changed = await after()
+            context = {
+                "after": changed,
+                "mine": changed.mine,
+                "week": view.week(changed.mine),
+                "digest": view.digest([m.selection for m in changed.mine]),
+                "promoted": [],
+            }
         response = self.fragment(
-            request, "_student_answer.html", status_code=status, answer=answer, titles=titles, header=header
+            request, "_student_answer.html", status_code=status, answer=answer, titles=titles, header=header, **context
         )
         if answer.retry:
             response.headers["Retry-After"] = str(answer.facts.get("retry_after", 1))
@@ -348,6 +360,8 @@ def _action_handlers(kit: Kit) -> list[Any]:
         request: Request[Any, Any, Any],
         round_id: RoundId,
         enrollment: NamedDependency[Enrollment],
+        browse: NamedDependency[Browse],
+        roster: NamedDependency[Roster],
         catalog: NamedDependency[CachedCatalog],
         students: NamedDependency[StudentDirectory],
         data: URLEncodedBody[dict[str, str]],
@@ -383,13 +397,22 @@ def _action_handlers(kit: Kit) -> list[Any]:
                 return view.replayed(outcome.status, outcome.body, offering_id)
             return view.selected(outcome)
 
-        return await kit.act(request, round_id, offering_id, decide, catalog)
+        return await kit.act(
+            request,
+            round_id,
+            offering_id,
+            decide,
+            catalog,
+            lambda: _after(browse, roster, catalog, round_id, profile, offering_id),
+        )
 
     @post("/rounds/{round_id:str}/drop", name="student_drop")
     async def drop(
         request: Request[Any, Any, Any],
         round_id: RoundId,
         enrollment: NamedDependency[Enrollment],
+        browse: NamedDependency[Browse],
+        roster: NamedDependency[Roster],
         catalog: NamedDependency[CachedCatalog],
         students: NamedDependency[StudentDirectory],
         data: URLEncodedBody[dict[str, str]],
@@ -421,7 +444,14 @@ def _action_handlers(kit: Kit) -> list[Any]:
                 return view.replayed(outcome.status, outcome.body, offering_id)
             return view.dropped(offering_id)
 
-        return await kit.act(request, round_id, offering_id, decide, catalog)
+        return await kit.act(
+            request,
+            round_id,
+            offering_id,
+            decide,
+            catalog,
+            lambda: _after(browse, roster, catalog, round_id, profile, offering_id),
+        )
 
     return [select, drop]
 
@@ -437,6 +467,32 @@ class _Elsewhere(Exception):
 def _key(request: Request[Any, Any, Any]) -> str | None:
     """The request's Idempotency-Key: the header student.js sends, one per intent."""
     return request.headers.get(HEADER)
+
+
+@dataclass
+class After:
+    """What a change altered on the round's page."""
+
+    mine: list[view.Mine]
+    rows: list[view.Row]
+
+
+async def _after(
+    browse: Browse, roster: Roster, catalog: CachedCatalog, round_id: str, profile: StudentProfile, offering_id: str
+) -> After:
+    """The student's selections, and the rows of the offering acted on and of those at overlapping
+    times (whose clash with it may have come or gone): not the whole list, re-rendered."""
+    offerings = await _titles(catalog, round_id)
+    selections = await roster.of_student(round_id, profile.id)
+    acted = offerings.get(offering_id)
+    touched = {offering_id}
+    if acted is not None:
+        touched.update(
+            o.id for o in offerings.values() if any(view.overlaps(a, b) for a in acted.schedule for b in o.schedule)
+        )
+    page = await browse.offerings_page(round_id, profile, None, None, None)
+    views = [v for v in view.decode_views(page) if v.id in touched]
+    return After(view.mine_of(selections, offerings), view.rows(views, selections, offerings, profile))
 
 
 async def _titles(catalog: CachedCatalog, round_id: str) -> dict[str, Offering]:

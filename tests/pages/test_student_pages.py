@@ -263,6 +263,21 @@ async def test_the_same_key_in_the_api_and_the_page_is_the_same_request(
     assert 'data-outcome="enrolled"' in page.text
 
 
+async def test_a_changes_answer_carries_the_selections_and_the_rows_it_touched(s1: Client) -> None:
+    answer = await act(s1, "select", "swim", key="a")
+    mine = answer.text.split("<template data-mine>", 1)[1].split("</template>", 1)[0]
+    assert 'data-offering="swim" data-status="enrolled"' in mine
+    rows = answer.text.split("<template data-rows>", 1)[1].split("</template>", 1)[0]
+    # Swim itself, and run at an overlapping time (now a clash); nothing else of the list.
+    assert re.findall(r'<li class="offering[^"]*" data-offering="([^"]+)"', rows) == ["swim", "run"]
+    assert "You are enrolled." in rows
+    assert "Clashes with Swimming, which you hold." in words(rows)
+    # A refusal changes nothing on the page: no rows.
+    refused = await act(s1, "select", "swim", key="b")
+    assert refused.status_code == 409
+    assert "<template" not in refused.text
+
+
 async def test_a_select_without_the_csrf_token_is_refused(s1: Client, db: asyncpg.Connection) -> None:
     answer = await s1.post("/rounds/r1/select", data={"offering_id": "swim"}, headers=SCRIPT)
     assert answer.status_code == 403

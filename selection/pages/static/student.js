@@ -85,7 +85,10 @@
             mine.innerHTML = html;
             known = mineState();
             var promoted = mine.querySelector("[data-promoted]");
-            if (promoted) announce.textContent = promoted.textContent;
+            if (promoted) {
+              announce.textContent = promoted.textContent;
+              answerBox.replaceChildren();  // an answer about the queue is out of date now
+            }
           });
         })
         .catch(function () {});
@@ -247,12 +250,35 @@
       show(await response.text());
       if (response.status === 503 || response.status === 429) return;  // not decided: same key next time
       form.removeAttribute("data-key");  // a definitive answer: the next press is a new intent
-      var had = waiting();
-      await refreshMine(had);
-      await refreshList(offering);
+      applyChanges(offering);
       etag = null;
       if (timer !== null) clearTimeout(timer);
       poll();
+    }
+
+    // A change's answer carries what it altered: the student's selections, and the rows of the
+    // offerings it touched. Put them in place (the whole list is not fetched again).
+    function applyChanges(offering) {
+      var mineT = answerBox.querySelector("template[data-mine]");
+      if (mineT) {
+        document.getElementById("mine").replaceChildren(mineT.content.cloneNode(true));
+        known = mineState();
+        mineT.remove();
+      }
+      var rowsT = answerBox.querySelector("template[data-rows]");
+      if (rowsT) {
+        rowsT.content.querySelectorAll("li[data-offering]").forEach(function (li) {
+          var old = document.querySelector('#offerings li[data-offering="' + li.getAttribute("data-offering") + '"]');
+          if (old) old.replaceWith(li.cloneNode(true));
+        });
+        rowsT.remove();
+      }
+      var active = document.activeElement;
+      if (!active || active === document.body || !active.isConnected) {
+        var next = document.querySelector('#offerings li[data-offering="' + offering + '"] form:not([hidden]) button');
+        var answer = answerBox.querySelector(".answer");
+        if (next) next.focus(); else if (answer) answer.focus();
+      }
     }
 
     document.addEventListener("submit", function (event) {
