@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -31,7 +32,7 @@ from selection.pages import student_view as view
 from selection.pages.assets import StaticAssets
 from selection.pages.site import Pages
 from selection.web.app import create_app
-from tests.builders import add_offering, add_round, add_students, weekly
+from tests.builders import add_offering, add_round, add_students, announce, weekly
 from tests.pages.test_pages import csrf_of, dev_sign_in
 
 Client = AsyncTestClient[Litestar]
@@ -558,3 +559,26 @@ async def test_script_requests_of_a_signed_out_visitor_get_words_not_pages(app: 
         page = await anonymous.get("/rounds/r1", follow_redirects=False)
         assert page.status_code == 303
         assert page.headers["location"] == "/sign-in?next=/rounds/r1"
+
+
+async def test_a_select_held_by_the_fair_start_is_answered_when_the_window_ends(
+    s1: Client, admin: dict[str, str]
+) -> None:
+    created = await s1.post(
+        "/api/v1/admin/rounds",
+        json={"id": "fair", "name": "Fair", "offering_ids": ["yoga"], "fair_start_seconds": 1},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    await announce(s1, "fair")
+    opened = await s1.post("/api/v1/admin/rounds/fair/open", headers=admin)
+    assert opened.status_code == 200, opened.text
+    page = await s1.get("/rounds/fair")
+    assert 'data-fair-start="1"' in page.text
+    assert "first 1 seconds after the opening are decided together" in words(page.text)
+    # Held until the window's end, then the answer any select would get: no error meanwhile.
+    began = time.monotonic()
+    answer = await act(s1, "select", "yoga", key="held", round_id="fair")
+    assert answer.status_code == 200, answer.text
+    assert 'data-outcome="enrolled"' in answer.text
+    assert time.monotonic() - began > 0.2
