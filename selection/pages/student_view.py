@@ -46,16 +46,12 @@ def decode_views(page: bytes) -> list[OfferingView]:
     return _decode_views(page)
 
 
-def title_zh(offering: Offering) -> str | None:
-    """The offering's Chinese title, once the catalog has the field."""
-    value = getattr(offering, "title_zh", None)
-    return value if isinstance(value, str) and value else None
-
-
 def matches(offering: Offering, needle: str) -> bool:
     """Whether a search finds the offering: its title, its Chinese title or its teacher, ignoring case."""
     folded = needle.casefold()
-    return any(folded in text.casefold() for text in (offering.title, title_zh(offering), offering.teacher) if text)
+    return any(
+        folded in text.casefold() for text in (offering.title, offering.title_in_chinese, offering.teacher) if text
+    )
 
 
 def overlaps(a: ScheduleEntry, b: ScheduleEntry) -> bool:

@@ -63,7 +63,8 @@ async def arrange(db: asyncpg.Connection) -> None:
     await add_offering(db, "phd", capacity=2, eligibility={"degrees": ["phd"]})
     await add_offering(db, "far", capacity=2, eligibility={"campuses": ["east"]})
     await db.execute(
-        "UPDATE offerings SET title = 'Swimming', teacher = 'Li Na', campus = 'North pool' WHERE id = 'swim'"
+        "UPDATE offerings SET title = 'Swimming', title_zh = '游泳', teacher = 'Li Na', campus = 'North pool' "
+        "WHERE id = 'swim'"
     )
     await db.execute("UPDATE offerings SET title = '太极拳 Taiji', teacher = '王老师' WHERE id = 'yoga'")
     await add_round(
@@ -160,6 +161,7 @@ async def test_the_round_page_lists_offerings_with_their_facts(s1: Client) -> No
     assert "每周一 14:00–15:40" in text
     assert "余量：1 / 1" in text
     assert "教师：Li Na" in text
+    assert "游泳" in text  # the Chinese title, on the Chinese page
 
 
 async def test_a_lottery_round_goes_to_its_wish_list_and_others_are_refused(s1: Client) -> None:
@@ -181,6 +183,7 @@ async def test_search_by_title_teacher_and_chinese_text_ignoring_case(s1: Client
         return re.findall(r'data-offering="([^"]+)"', page.text)
 
     assert await titles("q=SWIM") == ["swim"]
+    assert await titles("q=游泳") == ["swim"]  # the Chinese title
     assert await titles("q=li+na") == ["swim"]
     assert await titles("q=太极") == ["yoga"]
     assert await titles("q=王老师") == ["yoga"]
@@ -317,7 +320,7 @@ async def test_my_selections_and_week_show_titles_times_and_clashes(s1: Client) 
     assert "/select" not in run
     s1.cookies.set("selection_lang", "zh-Hans")
     page = (await s1.get("/rounds/r1")).text
-    assert "与你已选的 Swimming 时间冲突。" in page
+    assert "与你已选的 游泳 时间冲突。" in words(page)  # the Chinese title in the Chinese page
 
 
 async def test_drop_and_the_waitlist_through_the_page(s1: Client, db: asyncpg.Connection) -> None:
@@ -360,7 +363,7 @@ async def test_course_full_offers_the_alternatives_as_one_press_choices(s1: Clie
     assert 'data-outcome="enrolled"' in taken.text
     s1.cookies.set("selection_lang", "zh-Hans")
     full = await act(s1, "select", "swim", key="w", round_id="r2")
-    assert "Swimming 已无余量。" in words(full.text)
+    assert "游泳 已无余量。" in words(full.text)
     assert "以下课程尚有余量，且你现在可以选：" in full.text
 
 
@@ -546,7 +549,7 @@ async def test_a_promotion_appears_on_the_waiting_students_page(
     assert (await s1.get("/rounds/r1/mine?was=swim", headers={**SCRIPT, "If-None-Match": tag})).status_code == 304
     s1.cookies.set("selection_lang", "zh-Hans")
     mine = await s1.get("/rounds/r1/mine?was=swim", headers=SCRIPT)
-    assert "你已递补选上 Swimming。" in mine.text
+    assert "你已递补选上 游泳。" in words(mine.text)
 
 
 async def test_script_requests_of_a_signed_out_visitor_get_words_not_pages(app: Litestar) -> None:
