@@ -119,6 +119,10 @@ class Kit:
             response.headers.update(error.headers)
         return response
 
+    def signed_out(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """For the script: the session has ended, in words."""
+        return self.fragment(request, "_student_answer.html", status_code=401, answer=None, titles={}, signed_out=True)
+
     async def student_of(
         self, request: Request[Any, Any, Any], students: StudentDirectory
     ) -> tuple[PageUser, StudentProfile]:
@@ -222,10 +226,14 @@ def _page_handlers(kit: Kit) -> list[Any]:
             _, profile = await kit.student_of(request, students)
         except _Elsewhere as elsewhere:
             return Redirect(elsewhere.path, status_code=HTTP_303_SEE_OTHER)
-        if not _ID.match(round_id):
-            raise PageError(404, "not_found")
-        header = await catalog.round(round_id)
+        except NotAuthorizedException:
+            if listing:  # words for the list's place, not the sign-in page inside it
+                return kit.signed_out(request)
+            raise
+        header = await catalog.round(round_id) if _ID.match(round_id) else None
         if header is None:
+            if listing:
+                return kit.problem(request, errors.NotFound("No such round"))
             raise PageError(404, "not_found")
         if header.mode == "lottery":
             return Redirect(f"/rounds/{round_id}/wishes", status_code=HTTP_303_SEE_OTHER)

@@ -190,6 +190,11 @@ async def test_search_by_title_teacher_and_chinese_text_ignoring_case(s1: Client
     assert await titles("q=taiji") == ["yoga"]
     assert await titles("category=arts") == ["clay"]
     assert await titles("q=nothing-like-it") == []
+    # An unknown round asked for by the list: words, not a page.
+    missing = await s1.get("/rounds/nope", headers={**SCRIPT, "HX-Target": "offerings"})
+    assert missing.status_code == 404
+    assert "There is no such round or offering." in missing.text
+    assert "<html" not in missing.text
     # Without a script: the same search, as a whole page.
     page = await s1.get("/rounds/r1?q=swim")
     assert 'value="swim"' in page.text
@@ -559,6 +564,10 @@ async def test_script_requests_of_a_signed_out_visitor_get_words_not_pages(app: 
         mine = await anonymous.get("/rounds/r1/mine", headers=SCRIPT)
         assert mine.status_code == 401
         assert "Your session has ended" in mine.text
+        listing = await anonymous.get("/rounds/r1", headers={**SCRIPT, "HX-Target": "offerings"})
+        assert listing.status_code == 401
+        assert "Your session has ended" in listing.text
+        assert "<html" not in listing.text
         page = await anonymous.get("/rounds/r1", follow_redirects=False)
         assert page.status_code == 303
         assert page.headers["location"] == "/sign-in?next=/rounds/r1"
@@ -585,3 +594,25 @@ async def test_a_select_held_by_the_fair_start_is_answered_when_the_window_ends(
     assert answer.status_code == 200, answer.text
     assert 'data-outcome="enrolled"' in answer.text
     assert time.monotonic() - began > 0.2
+
+
+async def test_the_load_tests_planted_session_signs_a_student_in(
+    app: Litestar, settings: Settings, db: asyncpg.Connection
+) -> None:
+    from loadtests.browser_user import is_browser, plant_sessions
+    from loadtests.plan import Plan
+
+    assert settings.redis_url is not None
+    sessions = plant_sessions(settings.redis_url, settings.redis_namespace, ["s2"])
+    async with AsyncTestClient(app=app) as client:
+        client.cookies.set("selection_session", sessions["s2"])
+        home = await client.get("/", follow_redirects=False)
+        assert home.status_code == 200, home.headers
+        assert "Signed in as s2" in home.text
+        assert "Development sign-in" not in home.text  # as the single sign-on makes it
+        # The one who chose to come through the pages: a fixed draw, about the share asked for.
+        plan = Plan(round_id="r1", students=[f"s{n}" for n in range(1000)])
+        chosen = [s for s in plan.students if is_browser(plan, s, 0.2)]
+        assert 150 < len(chosen) < 250
+        assert chosen == [s for s in plan.students if is_browser(plan, s, 0.2)]
+        assert not any(is_browser(plan, s, 0.0) for s in plan.students)

@@ -160,6 +160,19 @@
       }
     }
 
+    // htmx leaves an error answer unswapped: a list that could not be loaded says why, in the
+    // answer region, and the list shown stays as it was.
+    document.body.addEventListener("htmx:beforeSwap", function (event) {
+      var xhr = event.detail.xhr;
+      if (xhr && xhr.status >= 400) {
+        event.detail.shouldSwap = false;
+        show(xhr.responseText);
+      }
+    });
+    document.body.addEventListener("htmx:sendError", function () {
+      say(word("offline"), true);
+    });
+
     document.addEventListener("visibilitychange", function () {
       if (document.hidden) {
         if (timer !== null) clearTimeout(timer);
