@@ -8,7 +8,9 @@ each state; the first load's weight and a refresh's.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Literal
@@ -67,6 +69,15 @@ async def served(tmp_path: Path, database_url: str, valkey: LiveRedis) -> AsyncI
             assert patched.status_code == 200, patched.text
             opened = await client.post(f"/api/v1/admin/rounds/{ROUND_ID}/open", headers=admin)
             assert opened.status_code == 200, opened.text
+            # One more, opening in two hours: the home page counts down to it.
+            later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).isoformat()
+            made = await client.post(
+                "/api/v1/admin/rounds",
+                json={"id": "pe-later", "name": "PE later", "offering_ids": ids, "opens_at": later},
+                headers=admin,
+            )
+            assert made.status_code == 201, made.text
+            assert (await client.post("/api/v1/admin/rounds/pe-later/open", headers=admin)).status_code == 200
             for round_id in ("pe-phone", "pe-desk"):
                 made = await client.post(
                     "/api/v1/admin/rounds",
@@ -133,6 +144,12 @@ async def open_round(context: BrowserContext, base: str, student: str, round_id:
     await page.goto("/dev/sign-in")
     await page.locator(f"button[name=student][value={student}]").click()
     await expect(page).to_have_url(f"{base}/")
+    # The countdown ticks by itself, in the page's language.
+    countdown = page.locator("[data-round='pe-later'] .countdown")
+    before = await countdown.text_content()
+    await expect(countdown).not_to_have_text(before or "", timeout=3_000)
+    await expect(countdown).to_contain_text(re.compile(r"(Opens in|距开放还有) .*1 (h|小时)"))
+    await axe_clean(page, "the home page with a countdown")
     await page.locator(f"a.button[href='/rounds/{round_id}']").click()
     await expect(page).to_have_url(f"{base}/rounds/{round_id}")
     await axe_clean(page, f"{round_id}: the round's page")

@@ -71,6 +71,7 @@ async def arrange(db: asyncpg.Connection) -> None:
         db, "r1", ["swim", "run", "yoga", "clay", "old", "phd", "far"], waitlist=True, limits={"arts": 1, "total": 3}
     )
     await add_round(db, "r2", ["swim", "run", "yoga", "clay"])
+    await add_round(db, "held", ["swim"], state="paused")
     await add_round(db, "lot", ["swim"], mode="lottery")
     await add_round(db, "nodrop", ["yoga"], allow_drop=False)
     await add_round(db, "draft", ["swim"], state="draft")
@@ -175,6 +176,14 @@ async def test_a_lottery_round_goes_to_its_wish_list_and_others_are_refused(s1: 
     assert "<form" not in draft.text.split("<main", 1)[1].split("</main>")[0] or "select" not in draft.text
 
 
+async def test_a_paused_round_shows_its_offerings_without_buttons(s1: Client) -> None:
+    page = await s1.get("/rounds/held")
+    assert page.status_code == 200
+    assert "The round is paused: selections and drops are not taken now." in page.text
+    assert 'data-offering="swim"' in page.text
+    assert "/rounds/held/select" not in page.text
+
+
 async def test_search_by_title_teacher_and_chinese_text_ignoring_case(s1: Client) -> None:
     async def titles(query: str) -> list[str]:
         page = await s1.get(f"/rounds/r1?{query}", headers={**SCRIPT, "HX-Target": "offerings"})
@@ -198,7 +207,7 @@ async def test_search_by_title_teacher_and_chinese_text_ignoring_case(s1: Client
     # Without a script: the same search, as a whole page.
     page = await s1.get("/rounds/r1?q=swim")
     assert 'value="swim"' in page.text
-    assert "1 offerings match" in page.text
+    assert "Offerings matching “swim”: 1" in page.text
 
 
 async def test_the_has_seats_filter_and_the_lists_etag(s1: Client) -> None:
