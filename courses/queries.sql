@@ -73,6 +73,11 @@ FROM audit_events
 WHERE ($1::text IS NULL OR round_id = $1)
   AND ($2::text IS NULL OR student_id = $2)
   AND ($3::bigint IS NULL OR id < $3)
+  AND ($5::text IS NULL OR offering_id = $5)
+  AND ($6::text IS NULL OR action = $6)
+  AND ($7::text IS NULL OR actor = $7)
+  AND ($8::timestamptz IS NULL OR at >= $8)
+  AND ($9::timestamptz IS NULL OR at < $9)
 ORDER BY id DESC
 LIMIT $4;
 
