@@ -293,3 +293,10 @@ RETURNING drawn_at;
 
 -- name: draw_placements
 SELECT student_id, offering_id, pass, rank FROM draw_placements WHERE round_id = $1 ORDER BY ordinal;
+
+-- name: stored_students
+-- The rows an import would replace, whole (to_jsonb: whatever columns the table has), for its preview.
+SELECT to_jsonb(s)::text AS stored FROM students s WHERE s.id = ANY($1::text[]);
+
+-- name: stored_offerings
+SELECT to_jsonb(o)::text AS stored FROM offerings o WHERE o.id = ANY($1::text[]);

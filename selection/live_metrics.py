@@ -1,0 +1,103 @@
+"""The service's counters as the console's dashboard reads them: the very numbers ``/metrics``
+serves, summed over every worker process, read when the dashboard asks and never on the
+selection path.
+
+Counters only, never rates: the browser keeps successive readings and divides the differences
+by the time between them. A process that restarts starts its counters again from zero; the
+browser skips the interval in which a total went down.
+
+With ``selection serve --workers N`` each worker counts in its own files under
+``PROMETHEUS_MULTIPROC_DIR`` and this reads them all (``MultiProcessCollector``), as ``/metrics``
+does; with one process and no such folder it reads the process's own registry.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import msgspec
+from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
+
+#: The route of a student's select, as the request counter labels it.
+SELECT_ROUTE = "/api/v1/rounds/{round_id}/selections"
+API_PREFIX = "/api/v1/"
+
+
+class ServiceCounters(msgspec.Struct, array_like=False):
+    """Totals since each process started, summed over the processes."""
+
+    #: When they were read (seconds since the epoch).
+    at: float
+    #: Every answered API request.
+    requests: int
+    #: Students' selects (``POST`` on the select route), whatever their answer.
+    selects: int
+    #: Refusals by the contract's code, and ``rate_limited`` for the rate limit's.
+    refusals: dict[str, int]
+    #: Group commits, their total time in seconds, and the histogram's cumulative buckets
+    #: (upper bound in seconds, count), ``+Inf`` left out (it is ``commits``).
+    commits: int
+    commit_seconds: float
+    commit_buckets: list[tuple[float, int]]
+
+
+def default_registry() -> Any:
+    """What ``/metrics`` reads (Litestar's ``PrometheusController`` decides the same way)."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ or "prometheus_multiproc_dir" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+    return REGISTRY
+
+
+class ServiceMetrics:
+    """Reads the counters; ``registry`` makes the registry to read (a test may give its own)."""
+
+    def __init__(self, registry: Callable[[], Any] = default_registry) -> None:
+        self._registry = registry
+
+    def read(self) -> ServiceCounters:
+        requests = selects = commits = 0
+        commit_seconds = 0.0
+        refusals: dict[str, int] = {}
+        buckets: dict[float, float] = {}
+        families: Iterable[Any] = self._registry().collect()
+        for family in families:
+            name = family.name
+            if name == "selection_requests":
+                for s in family.samples:
+                    if not s.name.endswith("_total") or not s.labels.get("path", "").startswith(API_PREFIX):
+                        continue
+                    requests += int(s.value)
+                    if s.labels.get("path") == SELECT_ROUTE and s.labels.get("method") == "POST":
+                        selects += int(s.value)
+            elif name == "selection_refusals":
+                for s in family.samples:
+                    if s.name.endswith("_total"):
+                        code = s.labels.get("code", "?")
+                        refusals[code] = refusals.get(code, 0) + int(s.value)
+            elif name == "selection_rate_limited":
+                for s in family.samples:
+                    if s.name.endswith("_total"):
+                        refusals["rate_limited"] = refusals.get("rate_limited", 0) + int(s.value)
+            elif name == "selection_commit_seconds":
+                for s in family.samples:
+                    if s.name.endswith("_count"):
+                        commits += int(s.value)
+                    elif s.name.endswith("_sum"):
+                        commit_seconds += float(s.value)
+                    elif s.name.endswith("_bucket") and s.labels.get("le") != "+Inf":
+                        bound = float(s.labels["le"])
+                        buckets[bound] = buckets.get(bound, 0.0) + s.value
+        return ServiceCounters(
+            at=time.time(),
+            requests=requests,
+            selects=selects,
+            refusals=dict(sorted(refusals.items())),
+            commits=commits,
+            commit_seconds=commit_seconds,
+            commit_buckets=[(bound, int(count)) for bound, count in sorted(buckets.items())],
+        )
