@@ -22,6 +22,7 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.response import Template
 from litestar.stores.base import NamespacedStore, Store
+from litestar.utils.scope.state import ScopeState
 
 from courses import csv_import
 from courses.import_preview import ImportCounts
@@ -58,7 +59,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict):
         if "start" in value:  # a schedule entry, written as the CSV writes it
             return f"{value.get('day') or value.get('date')} {value['start']}-{value['end']}"
-        return "; ".join(f"{k}: {_cell(v)}" for k, v in value.items() if v)
+        return "; ".join(f"{k}: {_cell(v)}" for k, v in value.items() if v) or "—"
     return str(value)
 
 
@@ -74,59 +75,77 @@ def preview_table(items: list[Student] | list[Offering]) -> tuple[list[str], lis
     return columns, rows
 
 
+def store(request: Request[Any, Any, Any]) -> Store:
+    """Where uploads wait: the sessions' Redis store, in a namespace of its own."""
+    kept = request.app.stores.get(STORE)
+    return kept.with_namespace("imports") if isinstance(kept, NamespacedStore) else kept
+
+
+def close_uploads(request: Request[Any, Any, Any]) -> None:
+    """Close the files of a multipart form parsed for this request (the CSRF middleware parses it
+    before any handler runs): a refused upload's spooled file is not left for the collector."""
+    form = ScopeState.from_scope(request.scope).form
+    if not isinstance(form, dict):
+        return
+    for value in form.values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, UploadFile):
+                item.file.close()
+
+
+def upload_form(
+    pages: Pages, request: Request[Any, Any, Any], status: int = 200, problem: str | None = None, **extra: Any
+) -> Template:
+    """The upload form, with what went wrong (``problem``, a kind ``import.html`` words)."""
+    chosen = extra.pop("chosen", "students")
+    return pages.render(request, "import.html", status_code=status, problem=problem, chosen=chosen, **extra)
+
+
+async def render_preview(
+    pages: Pages,
+    request: Request[Any, Any, Any],
+    upload: Upload,
+    token: str,
+    students: StudentDirectory,
+    offerings: OfferingCatalog,
+    status: int = 200,
+    refused: errors.DomainError | None = None,
+) -> Template:
+    """The preview of an upload: its encoding, every problem, the first rows, the counts."""
+    shape = SHAPES[upload.kind]
+    try:
+        checked = await anyio.to_thread.run_sync(csv_import.check, upload.body, shape)
+    except csv_import.UnreadableText as exc:
+        return upload_form(pages, request, 400, "encoding", chosen=upload.kind, line=exc.line)
+    counts: ImportCounts | None = None
+    if checked.items and not checked.problems:
+        service = students if upload.kind == "students" else offerings
+        counts = await service.compare(checked.items)
+    columns, rows = preview_table(checked.items)
+    return pages.render(
+        request,
+        "import_preview.html",
+        status_code=status,
+        kind=upload.kind,
+        filename=upload.filename,
+        checked=checked,
+        counts=counts,
+        columns=columns,
+        rows=rows,
+        token=token,
+        refused=refused,
+        keep_minutes=KEEP_SECONDS // 60,
+    )
+
+
 def import_handlers(pages: Pages) -> list[Any]:
     """``GET /admin/import``, ``POST /admin/import`` (the upload, answered with the preview) and
     ``POST /admin/import/confirm``."""
 
-    def store(request: Request[Any, Any, Any]) -> Store:
-        kept = request.app.stores.get(STORE)
-        return kept.with_namespace("imports") if isinstance(kept, NamespacedStore) else kept
-
-    def form_page(
-        request: Request[Any, Any, Any], status: int = 200, problem: str | None = None, **extra: Any
-    ) -> Template:
-        return pages.render(
-            request, "import.html", status_code=status, problem=problem, chosen=extra.pop("chosen", "students"), **extra
-        )
-
     @get_route("/admin/import", name="import_page")
     async def import_page(request: Request[Any, Any, Any]) -> Template:
         admin_of(pages, request)
-        return form_page(request)
-
-    async def preview(
-        request: Request[Any, Any, Any],
-        upload: Upload,
-        token: str,
-        students: StudentDirectory,
-        offerings: OfferingCatalog,
-        status: int = 200,
-        refused: errors.DomainError | None = None,
-    ) -> Template:
-        shape = SHAPES[upload.kind]
-        try:
-            checked = await anyio.to_thread.run_sync(csv_import.check, upload.body, shape)
-        except csv_import.UnreadableText as exc:
-            return form_page(request, 400, "encoding", chosen=upload.kind, line=exc.line)
-        counts: ImportCounts | None = None
-        if checked.items and not checked.problems:
-            service = students if upload.kind == "students" else offerings
-            counts = await service.compare(checked.items)
-        columns, rows = preview_table(checked.items)
-        return pages.render(
-            request,
-            "import_preview.html",
-            status_code=status,
-            kind=upload.kind,
-            filename=upload.filename,
-            checked=checked,
-            counts=counts,
-            columns=columns,
-            rows=rows,
-            token=token,
-            refused=refused,
-            keep_minutes=KEEP_SECONDS // 60,
-        )
+        return upload_form(pages, request)
 
     @post("/admin/import", name="import_upload")
     async def import_upload(
@@ -134,21 +153,28 @@ def import_handlers(pages: Pages) -> list[Any]:
         students: NamedDependency[StudentDirectory],
         offerings: NamedDependency[OfferingCatalog],
     ) -> Template:
-        user = admin_of(pages, request)
         form = await request.form()
-        kind = form.get("kind")
-        if kind not in SHAPES:
-            return form_page(request, 400, "kind")
-        file = form.get("file")
-        if not isinstance(file, UploadFile):
-            return form_page(request, 400, "no_file", chosen=kind)
-        body = await file.read()
+        files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+        try:
+            user = admin_of(pages, request)
+            kind = form.get("kind")
+            if kind not in SHAPES:
+                return upload_form(pages, request, 400, "kind")
+            file = form.get("file")
+            if not isinstance(file, UploadFile):
+                return upload_form(pages, request, 400, "no_file", chosen=kind)
+            body = await file.read()
+            filename = (file.filename or "")[:200]
+        finally:
+            # The parser spools files to disk; whoever sent them, they are closed here.
+            for opened in files:
+                await opened.close()
         if not body.strip():
-            return form_page(request, 400, "empty", chosen=kind)
-        upload = Upload(kind=kind, actor=user.sub, filename=(file.filename or "")[:200], body=body)
+            return upload_form(pages, request, 400, "empty", chosen=kind)
+        upload = Upload(kind=kind, actor=user.sub, filename=filename, body=body)
         token = secrets.token_urlsafe(_TOKEN_BYTES)
         await store(request).set(token, msgspec.msgpack.encode(upload), expires_in=KEEP_SECONDS)
-        return await preview(request, upload, token, students, offerings)
+        return await render_preview(pages, request, upload, token, students, offerings)
 
     @post("/admin/import/confirm", name="import_confirm")
     async def import_confirm(
@@ -162,11 +188,11 @@ def import_handlers(pages: Pages) -> list[Any]:
         kept = await store(request).get(token) if isinstance(token, str) and 0 < len(token) <= 64 else None
         upload = msgspec.msgpack.decode(kept, type=Upload) if kept is not None else None
         if upload is None or upload.actor != user.sub or upload.kind not in SHAPES:
-            return form_page(request, 400, "expired")
+            return upload_form(pages, request, 400, "expired")
         assert isinstance(token, str)
         checked = await anyio.to_thread.run_sync(csv_import.check, upload.body, SHAPES[upload.kind])
         if checked.problems or not checked.items:
-            return await preview(request, upload, token, students, offerings, status=400)
+            return await render_preview(pages, request, upload, token, students, offerings, status=400)
         try:
             if upload.kind == "students":
                 count = await students.upsert(checked.items, user.sub, "students.import")
@@ -175,7 +201,7 @@ def import_handlers(pages: Pages) -> list[Any]:
         except errors.DomainError as exc:
             if exc.status >= 500:
                 raise PageError(503, "failed") from exc
-            return await preview(request, upload, token, students, offerings, status=409, refused=exc)
+            return await render_preview(pages, request, upload, token, students, offerings, status=409, refused=exc)
         await store(request).delete(token)
         return pages.render(
             request,

@@ -30,7 +30,7 @@ from selection.browse import Browse
 from selection.pages import i18n
 from selection.pages.audit_pages import audit_handlers
 from selection.pages.dashboard_pages import dashboard_handlers
-from selection.pages.import_pages import import_handlers
+from selection.pages.import_pages import close_uploads, import_handlers
 from selection.pages.oidc import Pending, SignInFailed
 from selection.pages.sessions import (
     LANGUAGE_COOKIE,
@@ -179,6 +179,7 @@ def page_error(pages: Pages) -> Any:
     """The pages' answer to an error: a page in the visitor's language, or off to sign in."""
 
     def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+        close_uploads(request)
         if isinstance(exc, NotAuthorizedException):
             path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return Redirect(f"/sign-in?next={_quote(path)}", status_code=HTTP_303_SEE_OTHER)

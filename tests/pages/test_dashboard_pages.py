@@ -111,9 +111,7 @@ async def test_a_student_gets_403_and_an_anonymous_visitor_is_sent_to_sign_in(op
 
 def test_counters_are_read_from_the_registry_it_is_given() -> None:
     registry = CollectorRegistry()
-    requests = Counter(
-        "selection_requests_total", "", ["method", "path", "status_code", "app_name"], registry=registry
-    )
+    requests = Counter("selection_requests_total", "", ["method", "path", "status_code", "app_name"], registry=registry)
     refusals = Counter("selection_refusals", "", ["code"], registry=registry)
     requests.labels("POST", "/api/v1/rounds/{round_id}/selections", 201, "selection").inc(3)
     requests.labels("GET", "/api/v1/rounds", 200, "selection").inc(2)
