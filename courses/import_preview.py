@@ -34,9 +34,9 @@ async def compare(pool: asyncpg.Pool, items: Sequence[Student] | Sequence[Offeri
     if not items:
         return ImportCounts(0, 0, 0)
     cls: type[Any] = type(items[0])
-    query = "stored_students" if cls is Student else "stored_offerings"
+    query = _sql("stored_students") if cls is Student else _sql("stored_offerings")
     async with connection(pool) as conn:
-        rows = await conn.fetch(_sql(query), [i.id for i in items])
+        rows = await conn.fetch(query, [i.id for i in items])
     stored = {s.id: s for s in (_as(cls, r["stored"]) for r in rows)}
     new = sum(1 for i in items if i.id not in stored)
     unchanged = sum(1 for i in items if stored.get(i.id) == i)

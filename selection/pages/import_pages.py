@@ -98,7 +98,10 @@ def upload_form(
 ) -> Template:
     """The upload form, with what went wrong (``problem``, a kind ``import.html`` words)."""
     chosen = extra.pop("chosen", "students")
-    return pages.render(request, "import.html", status_code=status, problem=problem, chosen=chosen, **extra)
+    columns = {kind: (", ".join(shape.required), ", ".join(shape.optional)) for kind, shape in SHAPES.items()}
+    return pages.render(
+        request, "import.html", status_code=status, problem=problem, chosen=chosen, columns=columns, **extra
+    )
 
 
 async def render_preview(
