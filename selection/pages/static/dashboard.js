@@ -64,8 +64,10 @@
       el("line", { x1: 0, x2: width, y1: height * f, y2: height * f, class: "grid" }, svg);
     });
     el("line", { x1: 0, y1: height - 0.5, x2: width, y2: height - 0.5, class: "axis" }, svg);
-    var scale = el("text", { x: 4, y: 12, class: "scale" }, svg);
-    scale.textContent = number(top, top < 10 ? 2 : 0);
+    // The scales are HTML beside the stretched SVG, so that their text is not stretched with it.
+    var figure = svg.parentNode;
+    figure.querySelector(".scale-top").textContent = number(top, top < 10 ? 2 : 0);
+    figure.querySelector(".scale-left").textContent = label("ago").replace("{n}", String(Math.round(window)));
     series.forEach(function (s, i) {
       if (!s.points.length) { return; }
       var d = s.points.map(function (p, j) {
@@ -158,8 +160,10 @@
   }
 
   function draw(data) {
-    var window = Number(root.getAttribute("data-window-seconds"));
     var now = data.service.at;
+    // The lines span the readings kept: from a few polls' worth up to the whole window.
+    var poll = Number(root.getAttribute("data-poll-seconds"));
+    var window = Math.min(Number(root.getAttribute("data-window-seconds")), Math.max(now - samples[0].service.at, 10 * poll));
     var offerings = data.offerings;
     bars(document.getElementById("plot-fill"), offerings.map(function (o) { return o[2] ? o[1] / o[2] : 0; }), 1, "#0b5cad",
       offerings.map(function (o) { return o[0] + ": " + o[1] + " / " + o[2]; }));
@@ -182,8 +186,10 @@
       state.textContent = name ? name.textContent : data.state;
       state.setAttribute("data-state", data.state);
     }
-    var time = new Date(now * 1000).toLocaleTimeString(root.getAttribute("data-lang") || "en", { hour12: false });
-    document.getElementById("dash-updated").textContent = label("updated").replace("{time}", time);
+    var time = new Date(now * 1000).toLocaleTimeString(root.getAttribute("data-lang") || "en", {
+      hour12: false, timeZone: root.getAttribute("data-zone") || undefined
+    });
+    document.getElementById("dash-updated").textContent = time;
 
     var r = rates();
     plot("requests", [
