@@ -56,10 +56,23 @@ def default_registry() -> Any:
 class ServiceMetrics:
     """Reads the counters; ``registry`` makes the registry to read (a test may give its own)."""
 
-    def __init__(self, registry: Callable[[], Any] = default_registry) -> None:
+    def __init__(self, registry: Callable[[], Any] = default_registry, max_age: float = 1.0) -> None:
         self._registry = registry
+        self._max_age = max_age
+        self._last: tuple[float, ServiceCounters] | None = None
 
     def read(self) -> ServiceCounters:
+        """The totals, read at most ``max_age`` seconds ago: however many dashboards are open, a
+        process reads the files about once a second (each reading carries its own ``at``)."""
+        last = self._last
+        now = time.monotonic()
+        if last is not None and now - last[0] < self._max_age:
+            return last[1]
+        counters = self._read()
+        self._last = (now, counters)
+        return counters
+
+    def _read(self) -> ServiceCounters:
         requests = selects = commits = 0
         commit_seconds = 0.0
         refusals: dict[str, int] = {}

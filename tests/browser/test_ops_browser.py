@@ -105,7 +105,7 @@ async def desktop_in_english(browser: Browser, service: LiveService, secret: str
     offering_id = await select_through_the_api(service.base_url, secret, "s00001")
     row = page.locator(f'#fill-table tr[data-offering="{offering_id}"]')
     await expect(row).to_have_attribute("data-enrolled", "1", timeout=10_000)
-    await expect(page.locator("#dash-selections")).to_have_text("1")
+    await expect(page.locator("#dash-enrolled")).to_have_text("1")
     selects = page.locator('#table-requests tr[data-series="selects"] td').nth(1)  # the mean over the window
     await expect(selects).not_to_have_text("0", timeout=10_000)
     # Pausing stops the updates, and says so.

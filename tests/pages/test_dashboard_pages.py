@@ -3,18 +3,27 @@ selects and refusals made through the API."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from prometheus_client import CollectorRegistry, Counter
 
+from courses.cached import CachedCatalog
+from courses.rounds import RoundRegistry
+from lib.database import create_pool
 from lib.settings import Settings
+from quota.gate import SeatGate
+from selection.browse import Browse
 from selection.live_metrics import ServiceMetrics
+from selection.pages.dashboard_pages import RoundFill, round_fill
+from selection.roster import Roster
 from selection.web.app import create_app
 from tests.builders import add_offering, add_round, add_students, announce
 from tests.conftest import bearer
@@ -81,9 +90,10 @@ async def test_the_numbers_move_after_selects_and_refusals(ops_client: Client) -
     assert await select(ops_client, "s2", "swim", waitlist=True) == 202  # waitlisted
     assert await select(ops_client, "s1", "swim") == 409  # already_selected
     assert await select(ops_client, "s3", "yoga") == 201
+    await asyncio.sleep(1.1)  # the counters are read at most once a second per process
     after = await data(ops_client)
     assert after["offerings"] == [["swim", 1, 1, 1], ["yoga", 1, 2, 0]]
-    assert (after["selections"], after["students"]) == (3, 3)
+    assert (after["enrolled"], after["waitlisted"], after["source"]) == (2, 1, "gate")
     service, earlier = after["service"], before["service"]
     assert service["at"] > earlier["at"]
     assert service["selects"] - earlier["selects"] == 5
@@ -117,7 +127,39 @@ def test_counters_are_read_from_the_registry_it_is_given() -> None:
     requests.labels("GET", "/api/v1/rounds", 200, "selection").inc(2)
     requests.labels("GET", "/admin", 200, "selection").inc(7)  # a page: not the API
     refusals.labels("course_full").inc(4)
-    read = ServiceMetrics(lambda: registry).read()
+    metrics = ServiceMetrics(lambda: registry, max_age=60)
+    read = metrics.read()
     assert (read.requests, read.selects) == (5, 3)
     assert read.refusals == {"course_full": 4}
     assert read.commits == 0
+    # Read again within max_age: the same reading, not the registry again.
+    refusals.labels("course_full").inc()
+    assert metrics.read() is read
+    assert ServiceMetrics(lambda: registry, max_age=0).read().refusals == {"course_full": 5}
+
+
+async def test_the_fill_comes_from_postgresql_when_the_gate_has_no_state_of_the_round(
+    settings: Settings, db: asyncpg.Connection, redis_namespace: str
+) -> None:
+    await add_students(db, "s1", "s2")
+    await add_offering(db, "swim", capacity=1)
+    await add_round(db, "r1", ["swim"], state="open", waitlist=True)
+    await db.execute(
+        """INSERT INTO selections (round_id, offering_id, student_id, status, seq, wait_seq, created_at, updated_at)
+           VALUES ('r1', 'swim', 's1', 'enrolled', 1, NULL, now(), now()),
+                  ('r1', 'swim', 's2', 'waitlisted', 2, 2, now(), now())"""
+    )
+    assert settings.database_url is not None
+    assert settings.redis_url is not None
+    pool = await create_pool(settings.database_url, size=1)
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        catalog = CachedCatalog(pool)
+        # A gate in a namespace nobody loaded: the round's state is not there.
+        browse = Browse(catalog, RoundRegistry(pool, None), SeatGate(client, redis_namespace + "empty:"))  # type: ignore[arg-type]
+        source, fill = await round_fill(browse, catalog, Roster(pool, catalog), "r1")
+    finally:
+        await client.aclose()
+        await pool.close()
+    assert source == "postgres"
+    assert fill == [RoundFill("swim", 1, 1, 1)]

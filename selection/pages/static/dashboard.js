@@ -178,8 +178,8 @@
       row.querySelector(".fill").textContent = o[1] + " / " + o[2];
       row.querySelector(".waitlisted").textContent = String(o[3]);
     });
-    document.getElementById("dash-selections").textContent = String(data.selections);
-    document.getElementById("dash-students").textContent = String(data.students);
+    document.getElementById("dash-enrolled").textContent = String(data.enrolled);
+    document.getElementById("dash-waitlisted").textContent = String(data.waitlisted);
     var state = document.getElementById("dash-state");
     if (state.getAttribute("data-state") !== data.state) {
       var name = document.querySelector('#dash-state-names [data-state="' + data.state + '"]');
