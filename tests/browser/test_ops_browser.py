@@ -150,7 +150,7 @@ async def phone_in_chinese(browser: Browser, service: LiveService, screenshot: S
         files=FilePayload(name="学生.csv", mimeType="text/csv", buffer=BAD.encode("gbk"))
     )
     await page.locator(".import-form button[type=submit]").click()
-    await expect(page.locator(".encoding")).to_have_text("检测到的编码：GB18030")  # noqa: RUF001
+    await expect(page.locator(".encoding")).to_have_text("检测到的编码：GB18030")
     await expect(page.locator('tr[data-row="2"][data-field="degree"]')).to_be_visible()
     await expect(page.locator("form[action='/admin/import/confirm']")).to_have_count(0)
     await no_serious_findings(page, "import preview with a problem phone-zh")
@@ -161,7 +161,7 @@ async def phone_in_chinese(browser: Browser, service: LiveService, screenshot: S
         files=FilePayload(name="学生.csv", mimeType="text/csv", buffer=GOOD.encode("gbk"))
     )
     await page.locator(".import-form button[type=submit]").click()
-    await expect(page.locator(".counts")).to_contain_text("新增 2 条，变更 0 条，未变 0 条")  # noqa: RUF001
+    await expect(page.locator(".counts")).to_contain_text("新增 2 条，变更 0 条，未变 0 条")
     await expect(page.locator(".preview-table")).to_contain_text("张伟")
     await no_serious_findings(page, "import preview phone-zh")
     await page.locator("form[action='/admin/import/confirm'] button").click()
@@ -169,7 +169,7 @@ async def phone_in_chinese(browser: Browser, service: LiveService, screenshot: S
     await no_serious_findings(page, "import done phone-zh")
 
     await dashboard_draws(page, "phone-zh")
-    await expect(page.locator("#dash-status")).to_have_text("实时：页面显示期间每 2 秒更新一次。")  # noqa: RUF001
+    await expect(page.locator("#dash-status")).to_have_text("实时：页面显示期间每 2 秒更新一次。")
     await screenshot(page, "dashboard-phone-zh")
     assert offline.from_service() == [], offline.blocked
     await context.close()

@@ -26,9 +26,9 @@ Client = AsyncTestClient[Litestar]
 STUDENTS_HEADER = "id,name,cohort,degree,campus,college\r\n"
 GOOD_STUDENTS = STUDENTS_HEADER + "s10,张伟,2024,master,北校区,理学院\r\ns11,李娜,2025,phd,南校区,文学院\r\n"
 OFFERINGS = (
-    "id,title,category,kind,capacity,teacher,schedule,degrees\r\n"
-    "pe-swim,游泳,pe,course,30,王老师,mon 14:00-15:40,master;phd\r\n"
-    "arts-ink,水墨画,arts,activity,12,,2026-12-05 09:00-11:00,\r\n"
+    "id,title,title_zh,category,kind,capacity,teacher,schedule,degrees\r\n"
+    "pe-swim,Swimming,游泳,pe,course,30,王老师,mon 14:00-15:40,master;phd\r\n"
+    "arts-ink,Ink painting,水墨画,arts,activity,12,,2026-12-05 09:00-11:00,\r\n"
 )
 
 
@@ -98,12 +98,12 @@ async def test_offerings_in_gbk_with_every_bad_row_listed_then_fixed(
     import_client: Client, db: asyncpg.Connection
 ) -> None:
     bad = OFFERINGS + (
-        "pe-run,跑步,sport,course,20,,,\r\n"  # row 3: no such category
-        "pe-swim,游泳二,pe,course,10,,,\r\n"  # row 4: the id of row 1 again
-        "pe-yoga,瑜伽,pe,course,many,,,\r\n"  # row 5: capacity is no number
-        "pe-gym,健身,pe,course,5,,someday 9-10,\r\n"  # row 6: a schedule it cannot read
-        "pe-row,赛艇,pe,course\r\n"  # row 7: too few fields
-        "pe-box,拳击,pe,course,8,,,\r\n"
+        "pe-run,Running,跑步,sport,course,20,,,\r\n"  # row 3: no such category
+        "pe-swim,Swimming 2,游泳二,pe,course,10,,,\r\n"  # row 4: the id of row 1 again
+        "pe-yoga,Yoga,瑜伽,pe,course,many,,,\r\n"  # row 5: capacity is no number
+        "pe-gym,Gym,健身,pe,course,5,,someday 9-10,\r\n"  # row 6: a schedule it cannot read
+        "pe-row,Rowing,赛艇,pe,course\r\n"  # row 7: too few fields
+        "pe-box,Boxing,拳击,pe,course,8,,,\r\n"
     )
     status, preview = await upload(import_client, "offerings", bad.encode("gbk"), name="课程.csv")
     assert status == 200, preview
@@ -133,10 +133,10 @@ async def test_offerings_in_gbk_with_every_bad_row_listed_then_fixed(
     status, done = await confirm(import_client, preview)
     assert status == 200, done
     assert "Offerings imported: 2." in done
-    row = await db.fetchrow("SELECT title, teacher, capacity, eligibility FROM offerings WHERE id = 'pe-swim'")
+    row = await db.fetchrow("SELECT title, title_zh, teacher, capacity FROM offerings WHERE id = 'pe-swim'")
     assert row is not None
-    assert (row["title"], row["teacher"], row["capacity"]) == ("游泳", "王老师", 30)
-    changed = OFFERINGS.replace("pe-swim,游泳,pe,course,30", "pe-swim,游泳,pe,course,31")
+    assert tuple(row) == ("Swimming", "游泳", "王老师", 30)
+    changed = OFFERINGS.replace("游泳,pe,course,30", "游泳,pe,course,31")
     _, preview = await upload(import_client, "offerings", changed.encode("utf-8"))
     assert "0 new, 1 changed, 1 unchanged" in preview
 
