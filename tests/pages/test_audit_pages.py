@@ -70,7 +70,7 @@ async def test_each_filter_narrows_the_log(audit_client: Client) -> None:
     everything = await audit_client.get("/admin/audit")
     assert everything.status_code == 200, everything.text
     assert len(shown(everything.text)) == PAGE_SIZE
-    assert '<option value="round.open">round.open</option>' in everything.text
+    assert '<option value="round.open">Round opened (round.open)</option>' in everything.text
     cases = {
         "round=r2": ["force_enroll"],
         "student=s2": ["force_enroll", "drop", "select"],
