@@ -21,8 +21,10 @@ from typing import Any
 import msgspec
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 
-#: The route of a student's select, as the request counter labels it.
-SELECT_ROUTE = "/api/v1/rounds/{round_id}/selections"
+#: The students' routes the dashboard draws, as the request counter labels them (method, path).
+SELECT_ROUTE = ("POST", "/api/v1/rounds/{round_id}/selections")
+DROP_ROUTE = ("DELETE", "/api/v1/rounds/{round_id}/selections/{offering_id}")
+BROWSE_ROUTE = ("GET", "/api/v1/rounds/{round_id}/offerings")
 API_PREFIX = "/api/v1/"
 
 
@@ -33,8 +35,10 @@ class ServiceCounters(msgspec.Struct, array_like=False):
     at: float
     #: Every answered API request.
     requests: int
-    #: Students' selects (``POST`` on the select route), whatever their answer.
+    #: Students' selects, drops and offering lists, whatever their answer.
     selects: int
+    drops: int
+    browses: int
     #: Refusals by the contract's code, and ``rate_limited`` for the rate limit's.
     refusals: dict[str, int]
     #: Group commits, their total time in seconds, and the histogram's cumulative buckets
@@ -73,7 +77,7 @@ class ServiceMetrics:
         return counters
 
     def _read(self) -> ServiceCounters:
-        requests = selects = commits = 0
+        requests = selects = drops = browses = commits = 0
         commit_seconds = 0.0
         refusals: dict[str, int] = {}
         buckets: dict[float, float] = {}
@@ -85,8 +89,13 @@ class ServiceMetrics:
                     if not s.name.endswith("_total") or not s.labels.get("path", "").startswith(API_PREFIX):
                         continue
                     requests += int(s.value)
-                    if s.labels.get("path") == SELECT_ROUTE and s.labels.get("method") == "POST":
+                    route = (s.labels.get("method"), s.labels.get("path"))
+                    if route == SELECT_ROUTE:
                         selects += int(s.value)
+                    elif route == DROP_ROUTE:
+                        drops += int(s.value)
+                    elif route == BROWSE_ROUTE:
+                        browses += int(s.value)
             elif name == "selection_refusals":
                 for s in family.samples:
                     if s.name.endswith("_total"):
@@ -109,6 +118,8 @@ class ServiceMetrics:
             at=time.time(),
             requests=requests,
             selects=selects,
+            drops=drops,
+            browses=browses,
             refusals=dict(sorted(refusals.items())),
             commits=commits,
             commit_seconds=commit_seconds,

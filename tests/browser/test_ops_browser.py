@@ -80,9 +80,9 @@ async def dashboard_draws(page: Page, where: str) -> None:
     # Two readings make the first rates: the lines are drawn from then on.
     await expect(dashboard).to_have_attribute("data-samples", "2", timeout=15_000)
     assert await page.locator("#plot-fill rect").count() == await page.locator("#fill-table tbody tr").count() > 100
-    await expect(page.locator("#plot-requests path.series")).to_have_count(2)
+    await expect(page.locator("#plot-requests path.series")).to_have_count(4)
     await expect(page.locator("#plot-commit path.series")).to_have_count(2)
-    await expect(page.locator("#table-requests tbody tr")).to_have_count(2)
+    await expect(page.locator("#table-requests tbody tr")).to_have_count(4)
     await no_serious_findings(page, f"dashboard {where}")
 
 

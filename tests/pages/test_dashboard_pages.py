@@ -90,15 +90,19 @@ async def test_the_numbers_move_after_selects_and_refusals(ops_client: Client) -
     assert await select(ops_client, "s2", "swim", waitlist=True) == 202  # waitlisted
     assert await select(ops_client, "s1", "swim") == 409  # already_selected
     assert await select(ops_client, "s3", "yoga") == 201
+    assert (await ops_client.delete("/api/v1/rounds/r1/selections/yoga", headers=bearer("s3"))).status_code == 204
+    assert (await ops_client.get("/api/v1/rounds/r1/offerings", headers=bearer("s3"))).status_code == 200
     await asyncio.sleep(1.1)  # the counters are read at most once a second per process
     after = await data(ops_client)
-    assert after["offerings"] == [["swim", 1, 1, 1], ["yoga", 1, 2, 0]]
-    assert (after["enrolled"], after["waitlisted"], after["source"]) == (2, 1, "gate")
+    assert after["offerings"] == [["swim", 1, 1, 1], ["yoga", 0, 2, 0]]
+    assert (after["enrolled"], after["waitlisted"], after["source"]) == (1, 1, "gate")
     service, earlier = after["service"], before["service"]
     assert service["at"] > earlier["at"]
     assert service["selects"] - earlier["selects"] == 5
+    assert service["drops"] - earlier["drops"] == 1
+    assert service["browses"] - earlier["browses"] == 1
     # Every API request counts (the data route is a page route: not counted).
-    assert service["requests"] - earlier["requests"] >= 5
+    assert service["requests"] - earlier["requests"] == 7
     refused = {k: v - earlier["refusals"].get(k, 0) for k, v in service["refusals"].items()}
     assert refused.get("course_full") == 1
     assert refused.get("already_selected") == 1
@@ -125,11 +129,13 @@ def test_counters_are_read_from_the_registry_it_is_given() -> None:
     refusals = Counter("selection_refusals", "", ["code"], registry=registry)
     requests.labels("POST", "/api/v1/rounds/{round_id}/selections", 201, "selection").inc(3)
     requests.labels("GET", "/api/v1/rounds", 200, "selection").inc(2)
+    requests.labels("DELETE", "/api/v1/rounds/{round_id}/selections/{offering_id}", 204, "selection").inc(4)
+    requests.labels("GET", "/api/v1/rounds/{round_id}/offerings", 200, "selection").inc(6)
     requests.labels("GET", "/admin", 200, "selection").inc(7)  # a page: not the API
     refusals.labels("course_full").inc(4)
     metrics = ServiceMetrics(lambda: registry, max_age=60)
     read = metrics.read()
-    assert (read.requests, read.selects) == (5, 3)
+    assert (read.requests, read.selects, read.drops, read.browses) == (15, 3, 4, 6)
     assert read.refusals == {"course_full": 4}
     assert read.commits == 0
     # Read again within max_age: the same reading, not the registry again.

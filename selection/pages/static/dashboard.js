@@ -134,14 +134,16 @@
   }
 
   function rates() {
-    var out = { requests: [], selects: [], refusals: {}, mean: [], p99: [] };
+    var out = { requests: [], selects: [], drops: [], browses: [], refusals: {}, mean: [], p99: [] };
     for (var i = 1; i < samples.length; i++) {
       var a = samples[i - 1].service, b = samples[i].service;
       var dt = b.at - a.at;
       // A total that went down: a process restarted; that interval says nothing.
       if (dt <= 0 || b.requests < a.requests || b.commits < a.commits) { continue; }
       out.requests.push([b.at, (b.requests - a.requests) / dt]);
-      out.selects.push([b.at, (b.selects - a.selects) / dt]);
+      ["selects", "drops", "browses"].forEach(function (name) {
+        out[name].push([b.at, Math.max(b[name] - a[name], 0) / dt]);
+      });
       Object.keys(b.refusals).forEach(function (code) {
         var delta = b.refusals[code] - (a.refusals[code] || 0);
         (out.refusals[code] = out.refusals[code] || []).push([b.at, Math.max(delta, 0) / dt]);
@@ -194,7 +196,9 @@
     var r = rates();
     plot("requests", [
       { key: "requests", name: label("requests"), points: r.requests },
-      { key: "selects", name: label("selects"), points: r.selects }
+      { key: "selects", name: label("selects"), points: r.selects },
+      { key: "drops", name: label("drops"), points: r.drops },
+      { key: "browses", name: label("browses"), points: r.browses }
     ], 1, now, window);
     plot("refusals", Object.keys(r.refusals).sort().map(function (code) {
       return { key: code, name: refusalName(code), points: r.refusals[code] };
