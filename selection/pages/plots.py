@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
@@ -293,4 +294,9 @@ def data_table(
 
 
 #: What a template needs to draw: pass ``**PLOTTING`` into ``pages.render``.
-PLOTTING = {"bar_chart": bar_chart, "line_chart": line_chart, "data_table": data_table, "series": series}
+PLOTTING: dict[str, Any] = {
+    "bar_chart": bar_chart,
+    "line_chart": line_chart,
+    "data_table": data_table,
+    "series": series,
+}

@@ -28,6 +28,7 @@ from courses.rounds import RoundRegistry
 from courses.students import StudentDirectory
 from selection.browse import Browse
 from selection.pages import i18n
+from selection.pages.lottery_pages import lottery_handlers
 from selection.pages.oidc import Pending, SignInFailed
 from selection.pages.sessions import (
     LANGUAGE_COOKIE,
@@ -117,6 +118,7 @@ def pages_router(pages: Pages) -> Router:
 
     handlers: list[Any] = [student_page, admin_page, sign_in_page, sign_out, language, *sso_handlers(pages)]
     # Each area of the pages adds its routes here, one line each.
+    handlers += lottery_handlers(pages)
     if pages.settings.dev_sign_in:
         handlers += dev_sign_in_handlers(pages)
 
