@@ -160,7 +160,7 @@ async def test_the_wish_page_lists_what_i_may_wish_for_in_words(lottery_client: 
     # Titles, teacher, times and places; the doctoral-only offering is not offered, but counted.
     assert "Swimming" in words
     assert "Teacher: Wang Li" in words
-    assert "When: Mon 14:00–15:00" in words
+    assert "When: Mon 14:00\u201315:00" in words
     assert "Where: North pool" in words
     assert 'id="offer-clay"' not in page
     assert "not open to you (your cohort, degree or campus): 1" in words
@@ -224,7 +224,7 @@ async def test_the_scripts_save_hands_in_the_whole_list_and_answers_a_fragment(l
 
 REFUSALS = {
     # kind: (the list, status, English, Chinese)
-    "repeated": (["swim", "yoga", "swim"], 400, "Swimming is on your list already", "Swimming 已在你的志愿列表中"),
+    "repeated": (["swim", "yoga", "swim"], 400, "Swimming is on your list already", "Swimming 已在你的志愿清单中"),
     "too_many": ([f"x{i}" for i in range(51)], 400, "at most 50 offerings, and this one would have 51", "最多 50 门"),
     "not_eligible": (["yoga", "clay"], 409, "Ceramics is not open to you", "Ceramics 不对你开放"),
     "not_in_round": (["swim", "chess"], 409, "this round does not offer chess", "本轮不提供 chess"),
@@ -366,8 +366,8 @@ async def test_after_the_draw_a_student_reads_what_they_got_and_why(lottery_clie
         assert "over the round's limit on seats in all" in words
         assert "Your seats in this round" in words
     else:
-        assert "你的 6 个志愿中有 3 个中签。" in words
-        assert "第 1 轮中签。" in words
+        assert "你的 6 个志愿中有 3 个中签" in words
+        assert "已中签" in words
         assert "与你当时已有的 Swimming 时间冲突" in words
     assert SEED in page
     assert sha(f"{SEED}:s1") in page
@@ -383,10 +383,10 @@ async def test_after_the_draw_a_student_reads_what_they_got_and_why(lottery_clie
         assert "you held it already" in words
         assert "Tea garden — enrolled" in words
     else:
-        assert "轮到你时已满（第 1 轮）" in words
+        assert "轮到你时已满" in words
     await as_student(lottery_client, "s3", lang)
     words = text_of((await lottery_client.get("/rounds/lot/wishes")).text)
-    assert ("Not in the draw: it is not open to you" if lang == "en" else "未参加抽签：该课程不对你开放") in words
+    assert ("Not in the draw: it is not open to you" if lang == "en" else "该课程不对你开放") in words
 
 
 async def test_a_student_without_a_list_is_told_so_and_pointed_to_the_next_round(lottery_client: Client) -> None:
@@ -436,16 +436,16 @@ def render_result(lang: str, outcome: WishOutcome, settings: Settings) -> str:
 @pytest.mark.parametrize(
     ("outcome", "english", "chinese"),
     [
-        (WishOutcome(offering_id="a", rank=1, outcome="placed", pass_=2), "You got it, in pass 2.", "第 2 轮中签。"),
+        (WishOutcome(offering_id="a", rank=1, outcome="placed", pass_=2), "You got it, in pass 2.", "已中签"),
         (
             WishOutcome(offering_id="a", rank=1, outcome="full", pass_=1),
             "Full when your turn came, in pass 1.",
-            "轮到你时已满（第 1 轮）",
+            "轮到你时已满",
         ),
         (
             WishOutcome(offering_id="a", rank=1, outcome="category_limit", pass_=3),
             "Passed over in pass 3: it would have taken you over the round's limit for its category.",
-            "第 3 轮跳过",
+            "第 3 轮分配时跳过",
         ),
         (
             WishOutcome(offering_id="a", rank=1, outcome="total_limit", pass_=3),
@@ -457,11 +457,15 @@ def render_result(lang: str, outcome: WishOutcome, settings: Settings) -> str:
             "it clashes in time with Title of b, which you held by then",
             "与你当时已有的 Title of b 时间冲突",
         ),
-        (WishOutcome(offering_id="a", rank=1, outcome="already_held", pass_=1), "you held it already", "你已经有了"),
+        (
+            WishOutcome(offering_id="a", rank=1, outcome="already_held", pass_=1),
+            "you held it already",
+            "你已经有这门课程",
+        ),
         (
             WishOutcome(offering_id="a", rank=1, outcome="not_in_round"),
             "Not in the draw: this round no longer offers it.",
-            "本轮已不再提供",
+            "本轮已不再开设",
         ),
         (
             WishOutcome(offering_id="a", rank=1, outcome="not_eligible"),
@@ -532,7 +536,7 @@ async def test_a_wrong_seed_draws_nothing_and_the_right_one_draws(lottery_client
     assert f'data-commitment="{sha(SEED)}"' in page.text
     wrong = await draw_form(lottery_client, seed=SEED + "x")
     assert wrong.status_code == 400
-    assert ("does not match the round's commitment" if lang == "en" else "与本轮的承诺不符") in text_of(wrong.text)
+    assert ("does not match the round's commitment" if lang == "en" else "与本轮的承诺值不符") in text_of(wrong.text)
     assert await drawn_seed(lottery_client) is None
     bad = await draw_form(lottery_client, seed="种子")
     assert bad.status_code == 400
@@ -650,11 +654,11 @@ def test_an_edit_of_the_form_changes_the_list_as_asked() -> None:
 
 
 def test_the_window_says_why_a_round_takes_no_list() -> None:
-    from courses.models import Eligibility, Round
+    from courses.models import Eligibility, Round, RoundState
 
     now = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
 
-    def round_(state: str, opens: dt.datetime | None = None, closes: dt.datetime | None = None) -> Round:
+    def round_(state: RoundState, opens: dt.datetime | None = None, closes: dt.datetime | None = None) -> Round:
         return Round(
             id="r",
             name="r",
@@ -662,7 +666,7 @@ def test_the_window_says_why_a_round_takes_no_list() -> None:
             state=state,
             opens_at=opens,
             closes_at=closes,
-            offering_ids=[],  # type: ignore[arg-type]
+            offering_ids=[],
             eligibility=Eligibility(),
             limits={},
             allow_drop=True,
