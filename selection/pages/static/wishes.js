@@ -120,6 +120,12 @@
         body: body
       }).then(function (response) {
         return response.text().then(function (text) {
+          if (response.redirected || text.indexOf('class="wish-state') < 0) {
+            // Not the status fragment: sent to sign in (the session ended), or an error page.
+            setState("error", response.redirected ? msg.msgSignedOut : msg.msgReload);
+            saveButton.hidden = false;
+            return;
+          }
           status.innerHTML = text;
           if (response.ok) {
             saved = sending.join("\n");
