@@ -90,7 +90,7 @@ async def wait_saved(page: Page) -> None:
     await expect(page.locator("#wish-status .wish-state")).to_have_attribute("data-state", "saved", timeout=10_000)
 
 
-async def build_wish_list(page: Page, served: Served, shot: Screenshot) -> None:
+async def build_wish_list(page: Page, served: Served, shot: Screenshot) -> list[str]:
     """Phone, Chinese: add three offerings, move one up by keyboard, drag another down."""
     await page.goto(f"/dev/sign-in?next=/rounds/{LOT}/wishes")
     await page.locator(f"button[name=student][value={STUDENT}]").click()
@@ -107,7 +107,7 @@ async def build_wish_list(page: Page, served: Served, shot: Screenshot) -> None:
     await page.locator("#offer-q").fill("")
     await expect(offers).to_have_count(before)
 
-    chosen = [await offers.nth(i).get_attribute("data-offering") for i in range(3)]
+    chosen = [str(await offers.nth(i).get_attribute("data-offering")) for i in range(3)]
     for _ in range(3):
         await offers.first.locator("button[value=add]").click()
     await expect(page.locator("#wish-list li.wish")).to_have_count(3)
@@ -146,6 +146,23 @@ async def build_wish_list(page: Page, served: Served, shot: Screenshot) -> None:
     await expect(page.locator("#wish-save")).to_be_hidden()
     await check_page(page, "zh-Hans", "wishes, saved")
     await shot(page, "lottery-wishes-phone-zh-Hans")
+    return expected
+
+
+async def session_ends(page: Page, served: Served, expected: list[str]) -> None:
+    """The session ends (idle, say): the next save says so, and keeps the change on the page."""
+    await page.context.clear_cookies(name="selection_session")
+    await page.locator("#wish-list li.wish").first.locator("button[value=down]").click()
+    await expect(page.locator("#wish-status .wish-state")).to_have_attribute("data-state", "error", timeout=10_000)
+    await expect(page.locator("#wish-status")).to_contain_text("你已退出登录")
+    await expect(page.locator("#wish-save")).to_be_visible()
+    assert await saved_order(served) == expected
+    # Signed in again (leaving the page with unsaved changes asks first: yes), the list is as saved.
+    page.on("dialog", lambda dialog: dialog.accept())
+    await page.goto(f"/dev/sign-in?next=/rounds/{LOT}/wishes")
+    await page.locator(f"button[name=student][value={STUDENT}]").click()
+    await expect(page.locator("#wish-list li.wish")).to_have_count(3)
+    assert await dom_order(page) == expected
 
 
 async def draw_as_admin(page: Page, served: Served, shot: Screenshot) -> None:
@@ -177,7 +194,7 @@ async def test_a_wish_list_built_drawn_and_explained(browser: Browser, served: S
     base = served.service.base_url
     phone, phone_offline = await offline_context(browser, base, viewport=PHONE, locale="zh-CN")
     student = await phone.new_page()
-    await build_wish_list(student, served, screenshot)
+    await session_ends(student, served, await build_wish_list(student, served, screenshot))
 
     desktop, desktop_offline = await offline_context(browser, base, viewport=DESKTOP, locale="en-US")
     await draw_as_admin(await desktop.new_page(), served, screenshot)
