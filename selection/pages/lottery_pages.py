@@ -61,8 +61,8 @@ class Refusal:
 
     kind: str
     status: int
-    #: The offerings concerned (titles where the round offers them).
-    offerings: list[str] = field(default_factory=list)
+    #: The offerings concerned: the round's offering, or the id where the round has none such.
+    offerings: list[Offering | str] = field(default_factory=list)
     #: The refusal's other details (a round's state, the seed's commitment, a limit).
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -73,7 +73,7 @@ def refusal_of(exc: errors.DomainError, titles: dict[str, Offering], wished: Seq
     ids: list[str] = list(extra.get("offering_ids") or [])
     if isinstance(extra.get("index"), int) and 0 <= extra["index"] < len(wished):
         ids = [wished[extra["index"]]]
-    named = [titles[o].title if o in titles else o for o in ids]
+    named: list[Offering | str] = [titles.get(o, o) for o in ids]
     if isinstance(exc, errors.ValidationFailed):
         if "index" in extra:
             return Refusal("repeated", 400, offerings=named)
@@ -125,8 +125,8 @@ def window(round_: Round, now: dt.datetime) -> str:
 
 def searchable(offering: Offering) -> str:
     """What the offerings' search looks in: titles (the Chinese one too) and the teacher."""
-    title_zh: str | None = getattr(offering, "title_zh", None)
-    return " ".join(filter(None, (offering.title, title_zh, offering.teacher, offering.id))).casefold()
+    parts = (offering.title, offering.title_in_chinese, offering.teacher, offering.id)
+    return " ".join(p for p in parts if p).casefold()
 
 
 def sha256_hex(text: str) -> str:

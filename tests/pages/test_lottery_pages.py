@@ -49,6 +49,7 @@ OFFERINGS = [
     offering(
         "swim",
         title="Swimming",
+        title_zh="游泳",
         capacity=1,
         teacher="Wang Li",
         campus="North pool",
@@ -172,6 +173,16 @@ async def test_the_wish_page_lists_what_i_may_wish_for_in_words(lottery_client: 
     found = (await lottery_client.get("/rounds/lot/wishes?q=wang")).text
     assert re.search(r'<li class="offer" id="offer-swim"[^>]*data-category="pe">', found)
     assert re.search(r'<li class="offer" id="offer-run"[^>]*hidden>', found)
+    # The Chinese title is searched too, and shown on the Chinese page.
+    found = (await lottery_client.get("/rounds/lot/wishes?q=游泳")).text
+    assert re.search(r'<li class="offer" id="offer-swim"[^>]*data-category="pe">', found)
+    assert re.search(r'<li class="offer" id="offer-yoga"[^>]*hidden>', found)
+    assert 'data-title="Swimming"' in found
+    lottery_client.cookies.set("selection_lang", "zh-Hans")
+    chinese = (await lottery_client.get("/rounds/lot/wishes")).text
+    assert '<span lang="zh-Hans">游泳</span>' in chinese
+    assert 'data-title="游泳"' in chinese
+    lottery_client.cookies.set("selection_lang", "en")
     arts = (await lottery_client.get("/rounds/lot/wishes?category=arts")).text
     assert re.search(r'<li class="offer" id="offer-yoga"[^>]*data-category="arts">', arts)
     assert re.search(r'<li class="offer" id="offer-swim"[^>]*hidden>', arts)
@@ -224,7 +235,7 @@ async def test_the_scripts_save_hands_in_the_whole_list_and_answers_a_fragment(l
 
 REFUSALS = {
     # kind: (the list, status, English, Chinese)
-    "repeated": (["swim", "yoga", "swim"], 400, "Swimming is on your list already", "Swimming 已在你的志愿清单中"),
+    "repeated": (["swim", "yoga", "swim"], 400, "Swimming is on your list already", "游泳 已在你的志愿清单中"),
     "too_many": ([f"x{i}" for i in range(51)], 400, "at most 50 offerings, and this one would have 51", "最多 50 门"),
     "not_eligible": (["yoga", "clay"], 409, "Ceramics is not open to you", "Ceramics 不对你开放"),
     "not_in_round": (["swim", "chess"], 409, "this round does not offer chess", "本轮不提供 chess"),
@@ -368,7 +379,7 @@ async def test_after_the_draw_a_student_reads_what_they_got_and_why(lottery_clie
     else:
         assert "你的 6 个志愿中有 3 个中签" in words
         assert "已中签" in words
-        assert "与你当时已有的 Swimming 时间冲突" in words
+        assert "与你当时已有的 游泳 时间冲突" in words
     assert SEED in page
     assert sha(f"{SEED}:s1") in page
     # No editing after the draw.
