@@ -90,14 +90,8 @@ async def wait_saved(page: Page) -> None:
     await expect(page.locator("#wish-status .wish-state")).to_have_attribute("data-state", "saved", timeout=10_000)
 
 
-async def build_wish_list(page: Page, served: Served, shot: Screenshot) -> list[str]:
-    """Phone, Chinese: add three offerings, move one up by keyboard, drag another down."""
-    await page.goto(f"/dev/sign-in?next=/rounds/{LOT}/wishes")
-    await page.locator(f"button[name=student][value={STUDENT}]").click()
-    await expect(page).to_have_url(re.compile(f"/rounds/{LOT}/wishes$"))
-    await expect(page.locator("h1")).to_have_text("志愿清单\uff1aPE lottery")
-    await check_page(page, "zh-Hans", "wishes, empty")
-    # Typing filters the offerings at once.
+async def filter_offerings(page: Page) -> None:
+    """Typing filters the offerings at once (by the Chinese title, here)."""
     offers = page.locator("#offer-list li.offer:not([hidden])")
     before = await offers.count()
     first_title = (await offers.first.get_attribute("data-title")) or ""
@@ -106,6 +100,17 @@ async def build_wish_list(page: Page, served: Served, shot: Screenshot) -> list[
     assert await offers.count() < before
     await page.locator("#offer-q").fill("")
     await expect(offers).to_have_count(before)
+
+
+async def build_wish_list(page: Page, served: Served, shot: Screenshot) -> list[str]:
+    """Phone, Chinese: add three offerings, move one up by keyboard, one down by its button, drag one down."""
+    await page.goto(f"/dev/sign-in?next=/rounds/{LOT}/wishes")
+    await page.locator(f"button[name=student][value={STUDENT}]").click()
+    await expect(page).to_have_url(re.compile(f"/rounds/{LOT}/wishes$"))
+    await expect(page.locator("h1")).to_have_text("志愿清单\uff1aPE lottery")
+    await check_page(page, "zh-Hans", "wishes, empty")
+    await filter_offerings(page)
+    offers = page.locator("#offer-list li.offer:not([hidden])")
 
     chosen = [str(await offers.nth(i).get_attribute("data-offering")) for i in range(3)]
     for _ in range(3):
@@ -126,6 +131,15 @@ async def build_wish_list(page: Page, served: Served, shot: Screenshot) -> list[
     await wait_saved(page)
     assert await saved_order(served) == expected
 
+    # The Down button: the first wish goes one down, and its button keeps the focus.
+    down = page.locator("#wish-list li.wish").first.locator("button[value=down]")
+    await down.click()
+    expected = [chosen[2], chosen[0], chosen[1]]
+    assert await dom_order(page) == expected
+    await expect(page.locator("#wish-list li.wish").nth(1).locator("button[value=down]")).to_be_focused()
+    await wait_saved(page)
+    assert await saved_order(served) == expected
+
     # A drag: the first wish, by its handle, below the last.
     handle = page.locator("#wish-list li.wish").first.locator(".drag-handle")
     await expect(handle).to_be_visible()
@@ -138,7 +152,7 @@ async def build_wish_list(page: Page, served: Served, shot: Screenshot) -> list[
     await page.mouse.down()
     await page.mouse.move(grip["x"] + grip["width"] / 2, last["y"] + last["height"] + 10, steps=12)
     await page.mouse.up()
-    expected = [chosen[2], chosen[1], chosen[0]]
+    expected = [chosen[0], chosen[1], chosen[2]]
     assert await dom_order(page) == expected
     await wait_saved(page)
     assert await saved_order(served) == expected
