@@ -140,7 +140,6 @@ class _Form:
         self.action = str(form.get("action") or "")
         self.offering_id = str(form.get("offering_id") or "")
         self.order = [str(v) for v in form.getall("order", [])]
-        self.fragment = False
 
 
 async def profile_of(
@@ -178,17 +177,16 @@ async def student_page(
     category: str | None = None,
     refusal: Refusal | None = None,
     saved: bool = False,
-    wished: list[str] | None = None,
-    updated_at: dt.datetime | None = None,
 ) -> Template:
     """The wish-list page in the round's state, with the draw's outcome once drawn."""
     public = student_view(round_)
     offerings = await catalog.offerings(round_.id) if round_.state != "draft" else []
     by_id = {o.id: o for o in offerings}
-    if wished is None and round_.state != "draft":
+    wished: list[str] = []
+    updated_at: dt.datetime | None = None
+    if round_.state != "draft":
         stored = await wishes.get(round_.id, profile.id)
         wished, updated_at = stored.offering_ids, stored.updated_at
-    wished = wished or []
     admits_round = round_.eligibility.admits(profile.cohort, profile.degree, profile.campus)
     needle = (q or "").strip().casefold()
     wanted = category if category in CATEGORIES else None
@@ -302,10 +300,10 @@ def student_handlers(pages: Pages) -> list[Any]:
         titles = {o.id: o for o in await catalog.offerings(round_id)} if round_.state != "draft" else {}
         wished: list[str] | None = None
         try:
-            if form.action not in ACTIONS:
-                raise errors.ValidationFailed("unknown action", field="action")
             # The API's order: the rate limit, then the list's shape, then WishBook's rules.
             await worker.rate_limit.check(profile.id, None)
+            if form.action not in ACTIONS:
+                raise errors.ValidationFailed("unknown action", field="action")
             current = [] if form.action == "save" else (await wishes.get(round_id, profile.id)).offering_ids
             wished = edited(current, form.action, form.offering_id, form.order)
             if len(wished) > MAX_WISHES:

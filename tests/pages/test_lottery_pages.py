@@ -223,6 +223,10 @@ async def test_the_scripts_save_hands_in_the_whole_list_and_answers_a_fragment(l
     # An empty list withdraws.
     assert (await save(lottery_client, token, [])).status_code == 200
     assert await stored(lottery_client, "s1") == []
+    # An action the form does not have is refused in words.
+    odd = await lottery_client.post("/rounds/lot/wishes", data={"_csrf_token": token, "action": "shuffle"})
+    assert odd.status_code == 400
+    assert "the list could not be read" in text_of(odd.text)
     # Without the CSRF token, nothing.
     bare = await lottery_client.post(
         "/rounds/lot/wishes",
