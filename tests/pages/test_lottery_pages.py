@@ -538,6 +538,21 @@ async def test_the_commitment_is_shown_and_explained_before_the_draw(lottery_cli
     assert (await lottery_client.post(f"{ADMIN}/rounds", json=body, headers=ADMIN_HEADERS)).status_code == 201
     fast = text_of((await lottery_client.get("/admin/rounds/fast/lottery")).text)
     assert "This round is first come, first served: it has no draw." in fast
+    assert (await lottery_client.post(f"{ADMIN}/rounds/fast/close", headers=ADMIN_HEADERS)).status_code in (200, 409)
+    no_draw = await draw_form(lottery_client, "fast", seed="anything")
+    assert no_draw.status_code == 409
+    assert "this round is first come, first served; it has no draw" in text_of(no_draw.text)
+    assert (await lottery_client.get("/admin/rounds/fast/lottery/draw-input.json")).status_code == 404
+    # Unknown rounds, bad ids: pages, not problems.
+    for path in (
+        "/admin/rounds/nope/lottery",
+        "/admin/rounds/nope/fairness",
+        "/admin/rounds/nope/lottery/draw-input.json",
+    ):
+        missing = await lottery_client.get(path)
+        assert missing.status_code == 404
+        assert "There is no such page." in missing.text
+    assert (await lottery_client.get("/admin/rounds/bad%20id/lottery")).status_code == 400
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-Hans"])
