@@ -31,6 +31,7 @@ from selection.pages import i18n
 from selection.pages.audit_pages import audit_handlers
 from selection.pages.dashboard_pages import dashboard_handlers
 from selection.pages.import_pages import close_uploads, import_handlers
+from selection.pages.lottery_pages import lottery_handlers
 from selection.pages.oidc import Pending, SignInFailed
 from selection.pages.sessions import (
     LANGUAGE_COOKIE,
@@ -121,6 +122,7 @@ def pages_router(pages: Pages) -> Router:
     handlers: list[Any] = [student_page, admin_page, sign_in_page, sign_out, language, *sso_handlers(pages)]
     # Each area of the pages adds its routes here, one line each.
     handlers += [*dashboard_handlers(pages), *audit_handlers(pages), *import_handlers(pages)]
+    handlers += lottery_handlers(pages)
     if pages.settings.dev_sign_in:
         handlers += dev_sign_in_handlers(pages)
 
