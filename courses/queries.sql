@@ -142,7 +142,7 @@ WITH base AS (
     RETURNING student_id, offering_id, status, seq
 )
 INSERT INTO audit_events (actor, role, action, round_id, student_id, offering_id, outcome, detail, seq)
-SELECT $3, 'admin', 'carry_over', $1, student_id, offering_id, status, 'from round ' || $2, seq
+SELECT $3, 'admin', 'carry_over', $1, student_id, offering_id, 'ok', 'from round ' || $2 || ' (' || status || ')', seq
 FROM copied
 RETURNING 1;
 
