@@ -18,6 +18,7 @@ import asyncpg
 import msgspec
 
 from courses import audit
+from courses.import_preview import ImportCounts, compare
 from courses.models import Offering, OfferingPatch
 from courses.ports import GateSync
 from courses.students import repeated_ids
@@ -108,6 +109,10 @@ class OfferingCatalog:
         if row is None:
             raise errors.NotFound(f"No offering {offering_id}")
         return offering_of(row)
+
+    async def compare(self, offerings: Sequence[Offering]) -> ImportCounts:
+        """How many of these are new, changed or as stored: an import's preview."""
+        return await compare(self._pool, offerings)
 
     async def upsert(self, offerings: Sequence[Offering], actor: str, action: str) -> int:
         """Insert or replace every offering; all or nothing as far as PostgreSQL can tell.
