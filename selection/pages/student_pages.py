@@ -255,13 +255,15 @@ def _page_handlers(kit: Kit) -> list[Any]:
                 )
             visible = next((r for r in await browse.rounds_for(profile) if r.id == round_id), None)
             if visible is None:
-                raise PageError(409 if header.state == "draft" else 403, "round_closed_to_you")
+                if header.state == "draft":
+                    raise PageError(409, "round_not_open_yet")
+                raise PageError(403, "round_not_for_you")
             rows = await _rows(browse, roster, catalog, round_id, profile, chosen, only_free, needle)
             mine = await _mine(roster, catalog, round_id, profile.id)
         except errors.DomainError as error:
             if listing:
                 return kit.problem(request, error)
-            raise PageError(error.status, "round_unavailable") from error
+            raise PageError(error.status, "round_busy") from error
         flashed = view.Answer.from_session(request.session.pop(FLASH, None)) if request.scope.get("session") else None
         titles = await _titles(catalog, round_id)
         now = dt.datetime.now(dt.UTC)

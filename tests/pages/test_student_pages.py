@@ -72,6 +72,7 @@ async def arrange(db: asyncpg.Connection) -> None:
     )
     await add_round(db, "r2", ["swim", "run", "yoga", "clay"])
     await add_round(db, "held", ["swim"], state="paused")
+    await add_round(db, "r-masters", ["swim"], eligibility={"cohorts": [2024], "degrees": ["master"]})
     await add_round(db, "lot", ["swim"], mode="lottery")
     await add_round(db, "nodrop", ["yoga"], allow_drop=False)
     await add_round(db, "draft", ["swim"], state="draft")
@@ -173,7 +174,30 @@ async def test_a_lottery_round_goes_to_its_wish_list_and_others_are_refused(s1: 
     assert (await s1.get("/rounds/bad%20id")).status_code == 404
     draft = await s1.get("/rounds/draft")
     assert draft.status_code == 409
-    assert "<form" not in draft.text.split("<main", 1)[1].split("</main>")[0] or "select" not in draft.text
+    assert "This round has not opened yet." in draft.text
+    assert "/rounds/draft/select" not in draft.text
+
+
+async def test_a_round_not_open_to_the_student_says_so(s1: Client) -> None:
+    await become(s1, "s3")  # a 2025 phd in the south; r-masters admits 2024 masters only
+    page = await s1.get("/rounds/r-masters")
+    assert page.status_code == 403
+    assert "This round is not open to your cohort, degree or campus." in page.text
+    s1.cookies.set("selection_lang", "zh-Hans")
+    assert "本轮不面向你的年级、学位或校区。" in (await s1.get("/rounds/r-masters")).text
+
+
+async def test_a_page_over_the_rate_limit_says_to_wait(
+    page_settings: Callable[..., Settings], db: asyncpg.Connection
+) -> None:
+    await arrange(db)
+    async with AsyncTestClient(app=create_app(page_settings(dev_sign_in=True, rate_limit=1))) as client:
+        await dev_sign_in(client, student="s1")
+        statuses = [(await client.get("/rounds/r1")).status_code for _ in range(6)]
+        assert 429 in statuses, statuses
+        page = await client.get("/rounds/r1")
+        assert page.status_code == 429
+        assert "could not be loaded just now" in page.text
 
 
 async def test_a_paused_round_shows_its_offerings_without_buttons(s1: Client) -> None:
