@@ -331,3 +331,10 @@ INSERT INTO round_offerings (round_id, offering_id, position)
 SELECT $1, t.id, t.position - 1
 FROM unnest($2::text[]) WITH ORDINALITY AS t(id, position)
 ON CONFLICT (round_id, offering_id) DO UPDATE SET position = excluded.position;
+
+-- name: every_offering
+-- The catalog for the console: every offering, with the rounds that offer it.
+SELECT o.id, o.title, o.category, o.kind, o.teacher, o.campus, o.capacity, o.schedule, o.eligibility, o.description,
+       ARRAY(SELECT ro.round_id FROM round_offerings ro WHERE ro.offering_id = o.id ORDER BY ro.round_id) AS round_ids
+FROM offerings o
+ORDER BY o.category, o.id;

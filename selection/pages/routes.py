@@ -24,17 +24,17 @@ from litestar.params import QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from courses.rounds import RoundRegistry
 from courses.students import StudentDirectory
 from selection.browse import Browse
 from selection.pages import i18n
+from selection.pages.admin_pages import admin_handlers
 from selection.pages.oidc import Pending, SignInFailed
 from selection.pages.sessions import (
     LANGUAGE_COOKIE,
     PageUser,
     sign_in,
 )
-from selection.pages.site import PageError, Pages, admin_of, safe_next, signed_in
+from selection.pages.site import PageError, Pages, safe_next, signed_in
 
 log = logging.getLogger("selection.pages")
 #: A few of the demo data's students, offered by the development sign-in.
@@ -78,11 +78,6 @@ def pages_router(pages: Pages) -> Router:
         rounds = await browse.rounds_for(profile)
         return pages.render(request, "student.html", rounds=rounds, profile=profile)
 
-    @get("/admin", name="admin_page")
-    async def admin_page(request: Request[Any, Any, Any], rounds: NamedDependency[RoundRegistry]) -> Template:
-        admin_of(pages, request)
-        return pages.render(request, "admin.html", rounds=await rounds.every())
-
     @get("/sign-in", name="sign_in_page")
     async def sign_in_page(request: Request[Any, Any, Any], next: NextPath = None) -> Template:
         return pages.render(request, "sign_in.html", next=safe_next(next))
@@ -115,8 +110,9 @@ def pages_router(pages: Pages) -> Router:
             ],
         )
 
-    handlers: list[Any] = [student_page, admin_page, sign_in_page, sign_out, language, *sso_handlers(pages)]
+    handlers: list[Any] = [student_page, sign_in_page, sign_out, language, *sso_handlers(pages)]
     # Each area of the pages adds its routes here, one line each.
+    handlers += admin_handlers(pages)
     if pages.settings.dev_sign_in:
         handlers += dev_sign_in_handlers(pages)
 
