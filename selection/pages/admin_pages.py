@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Stream, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
@@ -149,7 +150,7 @@ def _form_field(name: str) -> str:
 def shape_problems(exc: msgspec.ValidationError) -> dict[str, Problem]:
     """A body msgspec refused, beside the field its message names (``... - at `$.name` ``)."""
     message = str(exc)
-    where = re.search(r"at `\$\.([a-z_]+)(?:\.([a-z_]+))?", message)
+    where = re.search(r"at `\$\.([a-z0-9_]+)(?:\.([a-z0-9_]+))?", message)
     if where is None:
         return {"": Problem("invalid", {"detail": message})}
     name = where.group(2) if where.group(1) == "eligibility" and where.group(2) else where.group(1)
@@ -508,7 +509,7 @@ def _rounds_handlers(pages: Pages) -> list[Any]:
     @get("/admin/rounds/{round_id:str}/edit", name="admin_round_edit_page")
     async def edit_round_page(
         request: Request[Any, Any, Any],
-        round_id: str,
+        round_id: FromPath[str],
         rounds: NamedDependency[RoundRegistry],
         offerings: NamedDependency[OfferingCatalog],
     ) -> Template:
@@ -521,7 +522,7 @@ def _rounds_handlers(pages: Pages) -> list[Any]:
     @post("/admin/rounds/{round_id:str}/edit", name="admin_round_edit")
     async def edit_round(
         request: Request[Any, Any, Any],
-        round_id: str,
+        round_id: FromPath[str],
         rounds: NamedDependency[RoundRegistry],
         offerings: NamedDependency[OfferingCatalog],
     ) -> Response[Any]:
@@ -558,7 +559,7 @@ def _round_handlers(pages: Pages) -> list[Any]:
     @get("/admin/rounds/{round_id:str}", name="admin_round")
     async def round_page(
         request: Request[Any, Any, Any],
-        round_id: str,
+        round_id: FromPath[str],
         rounds: NamedDependency[RoundRegistry],
         roster: NamedDependency[Roster],
         catalog: NamedDependency[CachedCatalog],
@@ -570,7 +571,7 @@ def _round_handlers(pages: Pages) -> list[Any]:
     @get("/admin/rounds/{round_id:str}/close", name="admin_round_close_page")
     async def close_page(
         request: Request[Any, Any, Any],
-        round_id: str,
+        round_id: FromPath[str],
         rounds: NamedDependency[RoundRegistry],
         roster: NamedDependency[Roster],
     ) -> Template:
@@ -585,7 +586,7 @@ def _round_handlers(pages: Pages) -> list[Any]:
         @post(f"/admin/rounds/{{round_id:str}}/{action}", name=f"admin_round_{action}")
         async def move_round(
             request: Request[Any, Any, Any],
-            round_id: str,
+            round_id: FromPath[str],
             rounds: NamedDependency[RoundRegistry],
             roster: NamedDependency[Roster],
             catalog: NamedDependency[CachedCatalog],
@@ -613,7 +614,9 @@ def _round_handlers(pages: Pages) -> list[Any]:
         """``GET /admin/rounds/{id}/enrollments.<kind>``: the API's export stream, as a download."""
 
         @get(f"/admin/rounds/{{round_id:str}}/enrollments.{kind}", name=f"admin_round_export_{kind}")
-        async def export(request: Request[Any, Any, Any], round_id: str, roster: NamedDependency[Roster]) -> Stream:
+        async def export(
+            request: Request[Any, Any, Any], round_id: FromPath[str], roster: NamedDependency[Roster]
+        ) -> Stream:
             admin_of(pages, request)
             if not _ID.match(round_id):
                 raise PageError(404, "not_found")
@@ -641,8 +644,8 @@ def _capacity_handlers(pages: Pages) -> list[Any]:
     @post("/admin/rounds/{round_id:str}/capacity/{offering_id:str}", name="admin_round_capacity")
     async def change_capacity(
         request: Request[Any, Any, Any],
-        round_id: str,
-        offering_id: str,
+        round_id: FromPath[str],
+        offering_id: FromPath[str],
         rounds: NamedDependency[RoundRegistry],
         roster: NamedDependency[Roster],
         catalog: NamedDependency[CachedCatalog],
@@ -700,7 +703,7 @@ def _change_handlers(pages: Pages) -> list[Any]:
     @post("/admin/rounds/{round_id:str}/force-enroll", name="admin_force_enroll")
     async def force_enroll(
         request: Request[Any, Any, Any],
-        round_id: str,
+        round_id: FromPath[str],
         rounds: NamedDependency[RoundRegistry],
         roster: NamedDependency[Roster],
         catalog: NamedDependency[CachedCatalog],
@@ -746,7 +749,7 @@ def _change_handlers(pages: Pages) -> list[Any]:
     @post("/admin/rounds/{round_id:str}/force-drop", name="admin_force_drop")
     async def force_drop(
         request: Request[Any, Any, Any],
-        round_id: str,
+        round_id: FromPath[str],
         rounds: NamedDependency[RoundRegistry],
         roster: NamedDependency[Roster],
         catalog: NamedDependency[CachedCatalog],
@@ -795,7 +798,7 @@ def _offering_handlers(pages: Pages) -> list[Any]:
 
     @get("/admin/offerings", name="admin_offerings")
     async def offerings_page(
-        request: Request[Any, Any, Any], offerings: NamedDependency[OfferingCatalog], q: str = ""
+        request: Request[Any, Any, Any], offerings: NamedDependency[OfferingCatalog], q: FromQuery[str] = ""
     ) -> Template:
         admin_of(pages, request)
         every = await offerings.every()
@@ -807,7 +810,7 @@ def _offering_handlers(pages: Pages) -> list[Any]:
 
     @get("/admin/offerings/{offering_id:str}", name="admin_offering")
     async def offering_page(
-        request: Request[Any, Any, Any], offering_id: str, offerings: NamedDependency[OfferingCatalog]
+        request: Request[Any, Any, Any], offering_id: FromPath[str], offerings: NamedDependency[OfferingCatalog]
     ) -> Template:
         admin_of(pages, request)
         offering = await _offering_or_404(offerings, offering_id)
@@ -817,7 +820,7 @@ def _offering_handlers(pages: Pages) -> list[Any]:
 
     @post("/admin/offerings/{offering_id:str}", name="admin_offering_save")
     async def save_offering(
-        request: Request[Any, Any, Any], offering_id: str, offerings: NamedDependency[OfferingCatalog]
+        request: Request[Any, Any, Any], offering_id: FromPath[str], offerings: NamedDependency[OfferingCatalog]
     ) -> Response[Any]:
         user = admin_of(pages, request)
         offering = await _offering_or_404(offerings, offering_id)
