@@ -86,7 +86,7 @@ def _offering_fields(cells: dict[str, str]) -> dict[str, Any]:
             eligibility[name] = _items(cell)
         elif name == "schedule":
             fields[name] = _schedule(cell)
-        elif name in ("teacher", "campus", "description"):
+        elif name in ("title_zh", "teacher", "campus", "description"):
             fields[name] = cell or None
         else:
             fields[name] = cell

@@ -25,6 +25,7 @@ from courses.demo_catalog import (
     DECEMBER,
     SURNAMES,
     SYLLABLES,
+    TITLES_ZH,
     WEEKDAYS,
     WEEKENDS,
     WORLD_FAMILY,
@@ -118,6 +119,14 @@ def _title(line: Line, section: int, first: ScheduleEntry) -> str:
     return f"{line.title}, {first.date.day} December"
 
 
+def _title_zh(line: Line, section: int, first: ScheduleEntry) -> str:
+    """The same in Chinese: "游泳（初级）2班", "冬季徒步（12月6日）"."""
+    title = TITLES_ZH[line.slug]
+    if line.kind == COURSE or first.date is None:
+        return f"{title}{section}班"
+    return f"{title}（{first.date.month}月{first.date.day}日）"
+
+
 def _generated(seed: int) -> list[tuple[Offering, float]]:
     rng = random.Random(f"{seed}:offerings")
     teachers = [_name(rng) for _ in range(60)]
@@ -132,6 +141,7 @@ def _generated(seed: int) -> list[tuple[Offering, float]]:
             offering = Offering(
                 id=f"{line.category}-{line.slug}" + (f"-{section}" if several else ""),
                 title=_title(line, section, schedule[0]) if several else line.title,
+                title_zh=_title_zh(line, section, schedule[0]) if several else TITLES_ZH[line.slug],
                 category=line.category,
                 kind=line.kind,
                 capacity=line.capacity,
@@ -212,6 +222,7 @@ async def load_demo_data(conn: asyncpg.Connection) -> str:
             [_json(o.schedule) for o in offerings],
             [_json(o.eligibility) for o in offerings],
             [o.description for o in offerings],
+            [o.title_in_chinese for o in offerings],
         )
         new_round = await conn.fetchval(
             q("insert_round"),

@@ -12,11 +12,13 @@ SELECT count(*) FROM added;
 
 -- name: insert_offerings
 WITH added AS (
-    INSERT INTO offerings (id, title, category, kind, teacher, campus, capacity, schedule, eligibility, description)
-    SELECT id, title, category, kind, teacher, campus, capacity, schedule::jsonb, eligibility::jsonb, description
+    INSERT INTO offerings
+        (id, title, category, kind, teacher, campus, capacity, schedule, eligibility, description, title_zh)
+    SELECT id, title, category, kind, teacher, campus, capacity, schedule::jsonb, eligibility::jsonb, description,
+           title_zh
     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[],
-                $8::text[], $9::text[], $10::text[])
-         AS t(id, title, category, kind, teacher, campus, capacity, schedule, eligibility, description)
+                $8::text[], $9::text[], $10::text[], $11::text[])
+         AS t(id, title, category, kind, teacher, campus, capacity, schedule, eligibility, description, title_zh)
     ON CONFLICT (id) DO NOTHING
     RETURNING 1
 )

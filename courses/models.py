@@ -99,11 +99,22 @@ class Offering(Body):
     category: Category
     kind: Kind
     capacity: Capacity
+    #: The title in Chinese, shown on the pages in Chinese. Not in the contract's Offering: absent
+    #: from an answer where the catalog has none (``null`` on write), so the contract's shape stays.
+    title_zh: Title | msgspec.UnsetType | None = msgspec.UNSET
     teacher: Label | None = None
     campus: Label | None = None
     schedule: list[ScheduleEntry] = []
     eligibility: Eligibility = msgspec.field(default_factory=Eligibility)
     description: Text | None = None
+
+    def __post_init__(self) -> None:
+        if self.title_zh is None:
+            self.title_zh = msgspec.UNSET
+
+    @property
+    def title_in_chinese(self) -> str | None:
+        return self.title_zh if isinstance(self.title_zh, str) else None
 
 
 class OfferingPatch(Body):
@@ -111,6 +122,7 @@ class OfferingPatch(Body):
 
     capacity: Capacity | msgspec.UnsetType = msgspec.UNSET
     title: Title | msgspec.UnsetType = msgspec.UNSET
+    title_zh: Title | msgspec.UnsetType | None = msgspec.UNSET
     teacher: Label | msgspec.UnsetType | None = msgspec.UNSET
     campus: Label | msgspec.UnsetType | None = msgspec.UNSET
     description: Text | msgspec.UnsetType | None = msgspec.UNSET

@@ -95,6 +95,8 @@ def _patched(offering: Offering, patch: OfferingPatch) -> Offering:
         for name in patch.__struct_fields__
         if name != "capacity" and (value := getattr(patch, name)) is not msgspec.UNSET
     }
+    if changes.get("title_zh", msgspec.UNSET) is None:
+        changes["title_zh"] = msgspec.UNSET
     return msgspec.structs.replace(offering, **changes)
 
 
@@ -157,6 +159,7 @@ class OfferingCatalog:
                 [_json(o.schedule) for o in offerings],
                 [_json(o.eligibility) for o in offerings],
                 [o.description for o in offerings],
+                [o.title_in_chinese for o in offerings],
             )
             await audit.record(conn, actor, action, f"{len(offerings)} offerings upserted")
         for offering_id, capacity in through_gate.items():
@@ -200,6 +203,7 @@ class OfferingCatalog:
                         _json(after.schedule),
                         _json(after.eligibility),
                         after.description,
+                        after.title_in_chinese,
                     )
                     await audit.record(
                         conn, actor, "offering.patch", f"changed {', '.join(changed)}", offering_id=offering_id

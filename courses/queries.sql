@@ -17,7 +17,7 @@ ON CONFLICT (id) DO UPDATE
           IS DISTINCT FROM (excluded.name, excluded.cohort, excluded.degree, excluded.campus, excluded.college);
 
 -- name: lock_offerings
-SELECT id, title, category, kind, teacher, campus, capacity, schedule, eligibility, description
+SELECT id, title, title_zh, category, kind, teacher, campus, capacity, schedule, eligibility, description
 FROM offerings WHERE id = ANY($1::text[])
 ORDER BY id
 FOR UPDATE;
@@ -38,29 +38,32 @@ GROUP BY round_id, offering_id;
 
 -- name: upsert_offerings
 INSERT INTO offerings AS o
-    (id, title, category, kind, teacher, campus, capacity, schedule, eligibility, description)
-SELECT id, title, category, kind, teacher, campus, capacity, schedule::jsonb, eligibility::jsonb, description
+    (id, title, category, kind, teacher, campus, capacity, schedule, eligibility, description, title_zh)
+SELECT id, title, category, kind, teacher, campus, capacity, schedule::jsonb, eligibility::jsonb, description,
+       title_zh
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[],
-            $8::text[], $9::text[], $10::text[])
-     AS t(id, title, category, kind, teacher, campus, capacity, schedule, eligibility, description)
+            $8::text[], $9::text[], $10::text[], $11::text[])
+     AS t(id, title, category, kind, teacher, campus, capacity, schedule, eligibility, description, title_zh)
 ON CONFLICT (id) DO UPDATE
-    SET title = excluded.title, category = excluded.category, kind = excluded.kind,
+    SET title = excluded.title, title_zh = excluded.title_zh, category = excluded.category, kind = excluded.kind,
         teacher = excluded.teacher, campus = excluded.campus, capacity = excluded.capacity,
         schedule = excluded.schedule, eligibility = excluded.eligibility,
         description = excluded.description, updated_at = now()
-    WHERE (o.title, o.category, o.kind, o.teacher, o.campus, o.capacity, o.schedule, o.eligibility, o.description)
-          IS DISTINCT FROM (excluded.title, excluded.category, excluded.kind, excluded.teacher, excluded.campus,
-                            excluded.capacity, excluded.schedule, excluded.eligibility, excluded.description);
+    WHERE (o.title, o.title_zh, o.category, o.kind, o.teacher, o.campus, o.capacity, o.schedule, o.eligibility,
+           o.description)
+          IS DISTINCT FROM (excluded.title, excluded.title_zh, excluded.category, excluded.kind, excluded.teacher,
+                            excluded.campus, excluded.capacity, excluded.schedule, excluded.eligibility,
+                            excluded.description);
 
 -- name: offering
-SELECT id, title, category, kind, teacher, campus, capacity, schedule, eligibility, description
+SELECT id, title, title_zh, category, kind, teacher, campus, capacity, schedule, eligibility, description
 FROM offerings WHERE id = $1;
 
 -- name: update_offering_details
 -- Capacity is not here: it changes only through the admission gate.
 UPDATE offerings
 SET title = $2, category = $3, teacher = $4, campus = $5, schedule = $6::text::jsonb,
-    eligibility = $7::text::jsonb, description = $8, updated_at = now()
+    eligibility = $7::text::jsonb, description = $8, title_zh = $9, updated_at = now()
 WHERE id = $1;
 
 -- name: audit_admin
@@ -176,8 +179,8 @@ ORDER BY r.created_at, r.id;
 SELECT id, mode, state, eligibility, waitlist FROM rounds WHERE id = $1;
 
 -- name: round_offering_details
-SELECT o.id, o.title, o.category, o.kind, o.teacher, o.campus, o.capacity, o.schedule, o.eligibility,
-       o.description
+SELECT o.id, o.title, o.title_zh, o.category, o.kind, o.teacher, o.campus, o.capacity, o.schedule,
+       o.eligibility, o.description
 FROM round_offerings ro JOIN offerings o ON o.id = ro.offering_id
 WHERE ro.round_id = $1
 ORDER BY ro.position;

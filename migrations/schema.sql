@@ -36,7 +36,8 @@ CREATE TABLE offerings (
     schedule     jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(schedule) = 'array'),
     eligibility  jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(eligibility) = 'object'),
     description  text,
-    updated_at   timestamptz NOT NULL DEFAULT now()
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    title_zh     text
 );
 
 CREATE TABLE rounds (

@@ -29,6 +29,12 @@ BROWSE_SECONDS = 0.125
 _encode = msgspec.json.Encoder().encode
 
 
+def _matches(offering: Offering, needle: str) -> bool:
+    """``q``: a case-insensitive substring of the title, in English or in Chinese."""
+    chinese = offering.title_in_chinese
+    return needle in offering.title.casefold() or (chinese is not None and needle in chinese.casefold())
+
+
 class OfferingView(Offering, kw_only=True):
     """An offering of a round as a student sees it, with live seats."""
 
@@ -95,7 +101,7 @@ class Browse:
                 continue
             if available and remaining <= 0:
                 continue
-            if needle is not None and needle not in o.title.casefold():
+            if needle is not None and not _matches(o, needle):
                 continue
             fields = msgspec.structs.asdict(o)
             fields["capacity"] = cap

@@ -93,7 +93,7 @@ async def upsert_offerings(
 @post(
     "/offerings/import",
     summary="Import offerings from CSV",
-    description="Columns: id, title, category, kind, capacity, teacher, campus, schedule "
+    description="Columns: id, title, category, kind, capacity, title_zh, teacher, campus, schedule "
     "(`mon 14:00-15:40;2026-12-05 09:00-11:00`), cohorts, degrees, campuses (`;`-separated), description. "
     "A bad row: 400 naming `row` and `field`; nothing is written.",
     status_code=200,
@@ -109,7 +109,7 @@ async def import_offerings(request: Request[Any, Any, Any], offerings: NamedDepe
 @patch(
     "/offerings/{offering_id:str}",
     summary="Change an offering",
-    description="Any of capacity, title, teacher, campus, description, schedule, category, eligibility. "
+    description="Any of capacity, title, title_zh, teacher, campus, description, schedule, category, eligibility. "
     "A capacity raise promotes waiting students at once.",
     opt=json_body(OfferingPatch),
     responses=problems(*BODY, errors.NotFound, errors.OfferingInUse, errors.CapacityBelowEnrolled),
