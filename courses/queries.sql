@@ -337,7 +337,8 @@ ON CONFLICT (round_id, offering_id) DO UPDATE SET position = excluded.position;
 
 -- name: every_offering
 -- The catalog for the console: every offering, with the rounds that offer it.
-SELECT o.id, o.title, o.category, o.kind, o.teacher, o.campus, o.capacity, o.schedule, o.eligibility, o.description,
+SELECT o.id, o.title, o.title_zh, o.category, o.kind, o.teacher, o.campus, o.capacity, o.schedule, o.eligibility,
+       o.description,
        ARRAY(SELECT ro.round_id FROM round_offerings ro WHERE ro.offering_id = o.id ORDER BY ro.round_id) AS round_ids
 FROM offerings o
 ORDER BY o.category, o.id;

@@ -405,19 +405,34 @@ async def test_the_offerings_catalog_searches_and_edits(console: Client, db: asy
     listed = await console.get("/admin/offerings")
     assert listed.status_code == 200
     assert all(f'data-offering="{o}"' in listed.text for o in ("swim", "run", "clay"))
+    await db.execute("UPDATE offerings SET title_zh = '陶艺' WHERE id = 'clay'")
+    chinese = await console.get("/admin/offerings?q=陶艺")
+    assert '<span lang="zh-Hans" class="title-zh">陶艺</span>' in chinese.text
+    assert 'data-offering="swim"' not in chinese.text
     found = await console.get("/admin/offerings?q=CLA")
     assert 'data-offering="clay"' in found.text
     assert 'data-offering="swim"' not in found.text
     assert "1 of 3 offerings" in text_of(found.text)
     form = await console.get("/admin/offerings/swim")
     assert 'value="swim title"' in form.text
-    fields = {"title": "Swimming", "teacher": "Ms Li", "campus": "", "description": "", "capacity": "5"}
+    assert 'name="title_zh"' in form.text
+    fields = {
+        "title": "Swimming",
+        "title_zh": "游泳",
+        "teacher": "Ms Li",
+        "campus": "",
+        "description": "",
+        "capacity": "5",
+    }
     saved = await post(console, "/admin/offerings/swim", fields)
     assert (saved.status_code, saved.headers["location"]) == (303, "/admin/offerings?q=swim")
-    row = await db.fetchrow("SELECT title, teacher, campus, capacity FROM offerings WHERE id = 'swim'")
+    row = await db.fetchrow("SELECT title, title_zh, teacher, campus, capacity FROM offerings WHERE id = 'swim'")
     assert row is not None
-    assert tuple(row) == ("Swimming", "Ms Li", None, 5)
+    assert tuple(row) == ("Swimming", "游泳", "Ms Li", None, 5)
     assert "Offering swim was saved." in text_of((await console.get("/admin/offerings?q=swim")).text)
+    # The round's page in Chinese shows the Chinese title.
+    round_page = await console.get("/admin/rounds/r-open", headers=ZH)
+    assert '<span lang="zh-Hans">游泳</span>' in round_page.text
     # A cut below those enrolled in a round: in words, beside the capacity.
     for student in ("s1", "s2"):
         enrolled = await post(
