@@ -350,6 +350,13 @@ def round_body(
         body["continues"] = form.one("continues") or None
     if "seed_sha256" in wanted:
         body["seed_sha256"] = form.one("seed_sha256").lower() or None
+    # The form hides the other mode's field (a fair start is fcfs's, a seed commitment the
+    # lottery's) but still sends it: what it holds then is not what the administrator chose.
+    mode = body.get("mode", current.mode if current is not None else None)
+    if mode == "lottery" and "fair_start_seconds" in body:
+        body["fair_start_seconds"] = 0
+    if mode == "fcfs" and "seed_sha256" in body:
+        body["seed_sha256"] = None
     return body, problems
 
 

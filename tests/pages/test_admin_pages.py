@@ -167,8 +167,6 @@ async def test_create_a_lottery_round_with_a_seed_commitment(console: Client, db
             "closes_at",
             "The closing time must be after the opening time.",
         ),
-        ({"mode": "lottery", "fair_start_seconds": "20"}, "fair_start_seconds", "Only a first-come round can have"),
-        ({"seed_sha256": "ab" * 32}, "seed_sha256", "Only a lottery round commits to a seed"),
         ({"seed_sha256": "xyz"}, "seed_sha256", "64 hexadecimal digits"),
         ({"opens_at": "tomorrow"}, "opens_at", "Type a date and a time."),
         ({"offering_ids": ["swim", "nope"]}, "offering_ids", "These offerings do not exist: nope."),
@@ -188,6 +186,15 @@ async def test_create_refusals_are_words_beside_their_field(
     assert words in text_of(error).replace("&#34;", '"')
     assert 'value="Kept name"' in answer.text  # what was typed is shown again
     assert await db.fetchval("SELECT count(*) FROM rounds") == 0
+
+
+async def test_the_other_modes_field_is_not_sent(console: Client, db: asyncpg.Connection) -> None:
+    """The form hides a lottery's seed from a first-come round and a first-come round's fair start
+    from a lottery, but still carries them: what they hold then is not taken."""
+    assert (await create(console, id="lot", mode="lottery", fair_start_seconds="20")).status_code == 303
+    assert (await create(console, id="fast", seed_sha256="ab" * 32, fair_start_seconds="20")).status_code == 303
+    rows = await db.fetch("SELECT id, fair_start_seconds, seed_sha256 FROM rounds ORDER BY id")
+    assert [tuple(r) for r in rows] == [("fast", 20, None), ("lot", 0, None)]
 
 
 async def test_a_taken_id_is_said_beside_the_id_in_chinese_too(console: Client) -> None:
