@@ -167,7 +167,7 @@ async def test_create_a_lottery_round_with_a_seed_commitment(console: Client, db
             "closes_at",
             "The closing time must be after the opening time.",
         ),
-        ({"seed_sha256": "xyz"}, "seed_sha256", "64 hexadecimal digits"),
+        ({"mode": "lottery", "seed_sha256": "xyz"}, "seed_sha256", "64 hexadecimal digits"),
         ({"opens_at": "tomorrow"}, "opens_at", "Type a date and a time."),
         ({"offering_ids": ["swim", "nope"]}, "offering_ids", "These offerings do not exist: nope."),
         ({"id": "bad id"}, "id", "Use 1 to 64 letters"),
