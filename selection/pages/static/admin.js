@@ -35,6 +35,10 @@
       var hay = (li.getAttribute("data-search") || "").toLowerCase();
       li.hidden = wanted !== "" && hay.indexOf(wanted) === -1;
     });
+    // A category with nothing shown is hidden too, its buttons with it.
+    each(".picker-category", function (section) {
+      section.hidden = section.querySelector(".offering-choices li:not([hidden])") === null;
+    });
   }
 
   function pickCategory(button) {
