@@ -128,6 +128,10 @@ async def work_on_round(page: Page, db: asyncpg.Connection, *, lang: str, round_
 
     await page.locator(f"a[href='/admin/rounds/{round_id}/close']").click()
     await axe_clean(page, lang, "close, asked first")
+    await page.goto(f"/admin/rounds/{round_id}/edit")
+    await expect(page.locator("#round-name")).to_be_enabled()
+    await expect(page.locator("#opens-at")).to_be_disabled()
+    await axe_clean(page, lang, "an open round's edit")
     await page.goto("/admin/offerings?q=yoga")
     await axe_clean(page, lang, "offerings")
 

@@ -289,6 +289,15 @@ async def test_open_pause_and_close_with_a_confirmation(console: Client, db: asy
     assert [r["action"] for r in actions] == ["round.create", "round.open", "round.pause", "round.close"]
 
 
+async def test_the_fair_start_seed_is_shown_once_the_round_has_opened(console: Client, db: asyncpg.Connection) -> None:
+    await create(console, fair_start_seconds="5")
+    assert "Fair-start seed" not in text_of((await console.get("/admin/rounds/r1")).text)
+    await post(console, "/admin/rounds/r1/open", {})
+    seed = await db.fetchval("SELECT fair_start_seed FROM rounds WHERE id = 'r1'")
+    page = text_of((await console.get("/admin/rounds/r1")).text)
+    assert f"Fair-start seed {seed}" in page
+
+
 async def test_an_invalid_transition_is_said_in_words(console: Client, db: asyncpg.Connection) -> None:
     await create(console)
     await post(console, "/admin/rounds/r1/open", {})
