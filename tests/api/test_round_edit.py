@@ -3,6 +3,7 @@ closing time once opened, the name alone once closed; and the gate decides with 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -241,3 +242,29 @@ async def test_the_gate_takes_a_drafts_new_rules(
         await client.post(select, json={"offering_id": "swim"}, headers=as_student("s1")), 409, "category_limit"
     )
     assert limit["limit"] == 1
+
+
+async def test_the_upkeep_carries_a_closing_time_the_gate_missed(
+    client: Client,
+    admin: dict[str, str],
+    catalog: list[str],
+    db: asyncpg.Connection,
+    as_student: Callable[[str], dict[str, str]],
+) -> None:
+    """A closing time recorded while Redis did not answer comes with a new state version, which
+    the upkeep hands the gate within an interval or so."""
+    await create_round(client, admin, "r1", catalog, opens_at="2026-01-01T00:00:00Z")
+    await move(client, admin, "r1", "open")
+    # What an edit leaves when its call to the gate fails: PostgreSQL's record alone.
+    await db.execute(
+        "UPDATE rounds SET closes_at = now() - interval '1 minute', state_version = state_version + 1 WHERE id = 'r1'"
+    )
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        answer = await client.post(
+            "/api/v1/rounds/r1/selections", json={"offering_id": "swim"}, headers=as_student("s1")
+        )
+        if answer.status_code == 409 and answer.json()["code"] == "round_not_open":
+            break
+        assert asyncio.get_running_loop().time() < deadline, answer.text
+        await asyncio.sleep(0.1)
