@@ -14,10 +14,12 @@ Errors name the place of the first fault, as ``row`` and ``field`` members of th
 
 from __future__ import annotations
 
+import codecs
 import csv
+import dataclasses
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -123,35 +125,54 @@ def _text(body: bytes) -> str:
         ) from None
 
 
-def _header(names: list[str], shape: CsvShape[Any]) -> list[str]:
+@dataclass(frozen=True)
+class RowProblem:
+    """One fault of a CSV: where (``row`` 0 is the header), in which column, of what ``kind``, and
+    the API's sentence for it (``message``). ``kind`` is one of ``unknown_column``,
+    ``repeated_column``, ``missing_column``, ``field_count``, ``repeated_id``, ``bad_value``,
+    ``not_csv``: a page words it in its reader's language."""
+
+    row: int
+    field: str | None
+    kind: str
+    message: str
+    value: str | None = None
+
+    def error(self) -> errors.DomainError:
+        return errors.ValidationFailed(self.message, row=self.row, field=self.field)
+
+
+def _header_problems(names: list[str], shape: CsvShape[Any]) -> tuple[list[str], list[RowProblem]]:
     header = [name.strip() for name in names]
+    problems: list[RowProblem] = []
     seen: set[str] = set()
     for name in header:
         if name not in shape.columns:
             expected = ", ".join((*shape.required, *shape.optional))
-            raise errors.ValidationFailed(
-                f"Header: unknown column {name!r}; the columns are {expected}", row=0, field=name
+            problems.append(
+                RowProblem(0, name, "unknown_column", f"Header: unknown column {name!r}; the columns are {expected}")
             )
-        if name in seen:
-            raise errors.ValidationFailed(f"Header: column {name!r} appears twice", row=0, field=name)
+        elif name in seen:
+            problems.append(RowProblem(0, name, "repeated_column", f"Header: column {name!r} appears twice"))
         seen.add(name)
     for name in shape.required:
         if name not in seen:
-            raise errors.ValidationFailed(f"Header: the required column {name!r} is missing", row=0, field=name)
-    return header
+            problems.append(RowProblem(0, name, "missing_column", f"Header: the required column {name!r} is missing"))
+    return header, problems
 
 
-def _bad_row(row: int, field: str, message: str, value: str | None) -> errors.DomainError:
+def _bad_row(row: int, field: str, message: str, value: str | None, kind: str = "bad_value") -> RowProblem:
     shown = "" if value is None else f" ({value[:60]!r})"
-    return errors.ValidationFailed(f"Row {row}, field {field}{shown}: {message}", row=row, field=field)
+    return RowProblem(row, field, kind, f"Row {row}, field {field}{shown}: {message}", value)
 
 
-def _convert(shape: CsvShape[T], cells: dict[str, str], row: int) -> T:
+def _convert(shape: CsvShape[T], cells: dict[str, str], row: int) -> T | RowProblem:
     try:
         fields = shape.to_fields(cells)
         return msgspec.convert(fields, shape.type, strict=False)
     except CellError as exc:
-        raise _bad_row(row, exc.field, str(exc), None) from None
+        problem = _bad_row(row, exc.field, str(exc), None)
+        return dataclasses.replace(problem, value=cells.get(exc.field))
     except msgspec.ValidationError as exc:
         message = str(exc)
         at = _AT.search(message)
@@ -160,7 +181,44 @@ def _convert(shape: CsvShape[T], cells: dict[str, str], row: int) -> T:
         if field == "eligibility":
             field = next((c for c in _ELIGIBILITY_COLUMNS if f".{c}" in message), field)
         text = message[: at.start()] if at else message
-        raise _bad_row(row, field, text, cells.get(field)) from None
+        return _bad_row(row, field, text, cells.get(field))
+
+
+def _records(text: str, shape: CsvShape[T]) -> Iterator[T | RowProblem]:
+    """Each row of ``text`` as a ``shape.type`` or the problem with it, the header's problems
+    first (and then no row: a bad header makes every row's reading a guess)."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header, problems = _header_problems(next(reader, []), shape)
+        if problems:
+            yield from problems
+            return
+        first_row_of: dict[str, int] = {}
+        for row, record in enumerate(reader, start=1):
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue
+            if len(record) != len(header):
+                field = header[len(record)] if len(record) < len(header) else header[-1]
+                yield RowProblem(
+                    row,
+                    field,
+                    "field_count",
+                    f"Row {row}, field {field}: the row has {len(record)} fields; the header has {len(header)}",
+                )
+                continue
+            cells = {name: cell.strip() for name, cell in zip(header, record, strict=True)}
+            item = _convert(shape, cells, row)
+            if isinstance(item, RowProblem):
+                yield item
+                continue
+            if item.id in first_row_of:
+                yield _bad_row(row, "id", f"repeats row {first_row_of[item.id]}", item.id, kind="repeated_id")
+                continue
+            first_row_of[item.id] = row
+            yield item
+    except csv.Error as exc:
+        row = max(reader.line_num - 1, 0)
+        yield RowProblem(row, None, "not_csv", f"Row {row}: not valid CSV: {exc}")
 
 
 def parse(body: bytes, shape: CsvShape[T]) -> list[T]:
@@ -169,28 +227,68 @@ def parse(body: bytes, shape: CsvShape[T]) -> list[T]:
     Surrounding spaces of a cell are dropped; an empty optional cell means "no value" (null or
     an empty list). A repeated id is an error on the later row: one import says one thing.
     """
-    reader = csv.reader(io.StringIO(_text(body), newline=""), strict=True)
-    try:
-        header = _header(next(reader, []), shape)
-        result: list[T] = []
-        first_row_of: dict[str, int] = {}
-        for row, record in enumerate(reader, start=1):
-            if not record or (len(record) == 1 and not record[0].strip()):
-                continue
-            if len(record) != len(header):
-                field = header[len(record)] if len(record) < len(header) else header[-1]
-                raise errors.ValidationFailed(
-                    f"Row {row}, field {field}: the row has {len(record)} fields; the header has {len(header)}",
-                    row=row,
-                    field=field,
-                )
-            cells = {name: cell.strip() for name, cell in zip(header, record, strict=True)}
-            item = _convert(shape, cells, row)
-            if item.id in first_row_of:
-                raise _bad_row(row, "id", f"repeats row {first_row_of[item.id]}", item.id)
-            first_row_of[item.id] = row
-            result.append(item)
-    except csv.Error as exc:
-        row = max(reader.line_num - 1, 0)
-        raise errors.ValidationFailed(f"Row {row}: not valid CSV: {exc}", row=row, field=None) from None
+    result: list[T] = []
+    for item in _records(_text(body), shape):
+        if isinstance(item, RowProblem):
+            raise item.error()
+        result.append(item)
     return result
+
+
+#: The encodings ``check`` tells apart, as a page names them.
+UTF8 = "UTF-8"
+UTF8_BOM = "UTF-8 (BOM)"
+GB18030 = "GB18030"
+
+
+class UnreadableText(ValueError):
+    """Bytes that are neither UTF-8 nor GB18030 (GBK is part of it): ``line`` of the first bad byte,
+    0 when the file is not text at all (NUL bytes, a UTF-16 byte order mark)."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"neither UTF-8 nor GB18030 (line {line})")
+        self.line = line
+
+
+def decode(body: bytes) -> tuple[str, str]:
+    """The text of an uploaded file and its encoding: UTF-8 (with or without a BOM), else GB18030,
+    which the spreadsheets of Chinese Windows write (GBK, "ANSI"). UTF-8 is tried first: a GB18030
+    file of Chinese text is almost never valid UTF-8, while the reverse is often true."""
+    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in body:
+        raise UnreadableText(0)
+    if body.startswith(codecs.BOM_UTF8):
+        try:
+            return body.decode("utf-8-sig"), UTF8_BOM
+        except UnicodeDecodeError as exc:
+            raise UnreadableText(body[: exc.start].count(b"\n") + 1) from None
+    try:
+        return body.decode("utf-8"), UTF8
+    except UnicodeDecodeError:
+        pass
+    try:
+        return body.decode("gb18030"), GB18030
+    except UnicodeDecodeError as exc:
+        raise UnreadableText(body[: exc.start].count(b"\n") + 1) from None
+
+
+@dataclass
+class Checked(Generic[T]):
+    """A whole file read: every good row, and every problem (not only the first)."""
+
+    encoding: str
+    items: list[T]
+    problems: list[RowProblem]
+
+
+def check(body: bytes, shape: CsvShape[T]) -> Checked[T]:
+    """Like ``parse`` with the same rules, for a preview: UTF-8 or GB18030, and every bad row
+    reported instead of the first. Raises ``UnreadableText`` for a file in neither encoding."""
+    text, encoding = decode(body)
+    items: list[T] = []
+    problems: list[RowProblem] = []
+    for item in _records(text, shape):
+        if isinstance(item, RowProblem):
+            problems.append(item)
+        else:
+            items.append(item)
+    return Checked(encoding, items, problems)

@@ -18,6 +18,7 @@ import asyncpg
 import msgspec
 
 from courses import audit
+from courses.import_preview import ImportCounts, compare
 from courses.models import Offering, OfferingPatch
 from courses.ports import GateSync
 from courses.students import repeated_ids
@@ -119,6 +120,10 @@ class OfferingCatalog:
         async with connection(self._pool) as conn:
             rows = await conn.fetch(_sql("every_offering"))
         return [(offering_of_fields(row), list(row["round_ids"])) for row in rows]
+
+    async def compare(self, offerings: Sequence[Offering]) -> ImportCounts:
+        """How many of these are new, changed or as stored: an import's preview."""
+        return await compare(self._pool, offerings)
 
     async def upsert(self, offerings: Sequence[Offering], actor: str, action: str) -> int:
         """Insert or replace every offering; all or nothing as far as PostgreSQL can tell.

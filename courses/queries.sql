@@ -76,6 +76,11 @@ FROM audit_events
 WHERE ($1::text IS NULL OR round_id = $1)
   AND ($2::text IS NULL OR student_id = $2)
   AND ($3::bigint IS NULL OR id < $3)
+  AND ($5::text IS NULL OR offering_id = $5)
+  AND ($6::text IS NULL OR action = $6)
+  AND ($7::text IS NULL OR actor = $7)
+  AND ($8::timestamptz IS NULL OR at >= $8)
+  AND ($9::timestamptz IS NULL OR at < $9)
 ORDER BY id DESC
 LIMIT $4;
 
@@ -137,7 +142,7 @@ WITH base AS (
     RETURNING student_id, offering_id, status, seq
 )
 INSERT INTO audit_events (actor, role, action, round_id, student_id, offering_id, outcome, detail, seq)
-SELECT $3, 'admin', 'carry_over', $1, student_id, offering_id, status, 'from round ' || $2, seq
+SELECT $3, 'admin', 'carry_over', $1, student_id, offering_id, 'ok', 'from round ' || $2 || ' (' || status || ')', seq
 FROM copied
 RETURNING 1;
 
@@ -342,3 +347,10 @@ SELECT o.id, o.title, o.title_zh, o.category, o.kind, o.teacher, o.campus, o.cap
        ARRAY(SELECT ro.round_id FROM round_offerings ro WHERE ro.offering_id = o.id ORDER BY ro.round_id) AS round_ids
 FROM offerings o
 ORDER BY o.category, o.id;
+
+-- name: stored_students
+-- The rows an import would replace, whole (to_jsonb: whatever columns the table has), for its preview.
+SELECT to_jsonb(s)::text AS stored FROM students s WHERE s.id = ANY($1::text[]);
+
+-- name: stored_offerings
+SELECT to_jsonb(o)::text AS stored FROM offerings o WHERE o.id = ANY($1::text[]);

@@ -10,6 +10,7 @@ import asyncpg
 import msgspec
 
 from courses import audit
+from courses.import_preview import ImportCounts, compare
 from courses.models import Student
 from lib import errors
 from lib.database import transaction
@@ -85,6 +86,10 @@ class StudentDirectory:
         else:
             for sid in student_ids:
                 self._cache.pop(sid, None)
+
+    async def compare(self, students: Sequence[Student]) -> ImportCounts:
+        """How many of these are new, changed or as stored: an import's preview."""
+        return await compare(self._pool, students)
 
     async def upsert(self, students: Sequence[Student], actor: str, action: str) -> int:
         """Insert or replace every student, in one statement and one transaction."""

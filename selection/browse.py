@@ -72,6 +72,12 @@ class Browse:
             key, BROWSE_SECONDS, lambda: self._build(header, student, category, available, q)
         )
 
+    async def seat_counts(self, round_id: str) -> SeatCounts:
+        """(capacity, enrolled, waiting) per offering, as the students' lists show them: one Redis
+        round trip at most every ``BROWSE_SECONDS`` per process, whoever asks (the console's
+        dashboard too). ``Unavailable`` while the round's gate state is not loaded."""
+        return await self._seat_counts(round_id)
+
     async def _seat_counts(self, round_id: str) -> SeatCounts:
         """The round's counts, read at most BROWSE_SECONDS ago (or, while one new reading is under
         way, at most twice that)."""

@@ -28,6 +28,10 @@ from courses.students import StudentDirectory
 from selection.browse import Browse
 from selection.pages import i18n
 from selection.pages.admin_pages import admin_handlers
+from selection.pages.audit_pages import audit_handlers
+from selection.pages.dashboard_pages import dashboard_handlers
+from selection.pages.import_pages import close_uploads, import_handlers
+from selection.pages.lottery_pages import lottery_handlers
 from selection.pages.oidc import Pending, SignInFailed
 from selection.pages.sessions import (
     LANGUAGE_COOKIE,
@@ -113,6 +117,8 @@ def pages_router(pages: Pages) -> Router:
     handlers: list[Any] = [student_page, sign_in_page, sign_out, language, *sso_handlers(pages)]
     # Each area of the pages adds its routes here, one line each.
     handlers += admin_handlers(pages)
+    handlers += [*dashboard_handlers(pages), *audit_handlers(pages), *import_handlers(pages)]
+    handlers += lottery_handlers(pages)
     if pages.settings.dev_sign_in:
         handlers += dev_sign_in_handlers(pages)
 
@@ -171,6 +177,7 @@ def page_error(pages: Pages) -> Any:
     """The pages' answer to an error: a page in the visitor's language, or off to sign in."""
 
     def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+        close_uploads(request)
         if isinstance(exc, NotAuthorizedException):
             path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return Redirect(f"/sign-in?next={_quote(path)}", status_code=HTTP_303_SEE_OTHER)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -13,7 +14,7 @@ from litestar.params import JSONBody, QueryParameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from courses.audit import AuditEvent, AuditTrail
+from courses.audit import ACTION_PATTERN, AuditEvent, AuditFilter, AuditTrail
 from courses.cached import CachedCatalog
 from courses.models import ID_PATTERN, Body, Id, Selection
 from courses.students import StudentDirectory
@@ -154,15 +155,39 @@ async def force_drop(
     )
 
 
-@get("/audit", summary="Audit events, newest first", responses=problems(errors.ValidationFailed))
+@get(
+    "/audit",
+    summary="Audit events, newest first",
+    description="Each filter narrows the page: a round, a student, an offering, an action, an actor (who made "
+    "the change: a student's id, an administrator's subject, `system`), and a time range (`since` inclusive, "
+    "`until` exclusive, RFC 3339 with an offset). `before` pages back: the smallest `id` of the page before.",
+    responses=problems(errors.ValidationFailed),
+)
 async def audit(
     audit: NamedDependency[AuditTrail],
     round_id: Annotated[str | None, QueryParameter(pattern=ID_PATTERN)] = None,
     student_id: Annotated[str | None, QueryParameter(pattern=ID_PATTERN)] = None,
+    offering_id: Annotated[str | None, QueryParameter(pattern=ID_PATTERN)] = None,
+    action: Annotated[str | None, QueryParameter(pattern=ACTION_PATTERN)] = None,
+    actor: Annotated[str | None, QueryParameter(min_length=1, max_length=255)] = None,
+    since: Annotated[dt.datetime | None, QueryParameter()] = None,
+    until: Annotated[dt.datetime | None, QueryParameter()] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     before: Annotated[int | None, QueryParameter(ge=1, le=2**63 - 1)] = None,
 ) -> list[AuditEvent]:
-    return await audit.page(round_id=round_id, student_id=student_id, before=before, limit=limit)
+    for name, instant in (("since", since), ("until", until)):
+        if instant is not None and instant.tzinfo is None:
+            raise errors.ValidationFailed(f"{name} needs a UTC offset (2026-09-01T08:30:00+08:00)", field=name)
+    where = AuditFilter(
+        round_id=round_id,
+        student_id=student_id,
+        offering_id=offering_id,
+        action=action,
+        actor=actor,
+        since=since,
+        until=until,
+    )
+    return await audit.page(before=before, limit=limit, where=where)
 
 
 @get(

@@ -136,13 +136,14 @@ async def test_a_round_continues_another_when_it_opens(
     waiting = (await client.get("/api/v1/rounds/second/selections", headers=as_student("s3"))).json()
     assert [(s["offering_id"], s["status"], s["position"]) for s in waiting] == [("swim", "waitlisted", 2)]
     audited = await db.fetch(
-        "SELECT student_id, offering_id, outcome FROM audit_events WHERE round_id = 'second' AND action = 'carry_over'"
+        "SELECT student_id, offering_id, outcome, detail FROM audit_events"
+        " WHERE round_id = 'second' AND action = 'carry_over'"
     )
     assert sorted(tuple(r) for r in audited) == [
-        ("s1", "swim", "enrolled"),
-        ("s1", "yoga", "enrolled"),
-        ("s2", "swim", "waitlisted"),
-        ("s3", "swim", "waitlisted"),
+        ("s1", "swim", "ok", "from round first (enrolled)"),
+        ("s1", "yoga", "ok", "from round first (enrolled)"),
+        ("s2", "swim", "ok", "from round first (waitlisted)"),
+        ("s3", "swim", "ok", "from round first (waitlisted)"),
     ]
 
     # The gate counts the carried seats and limits: swim is full, the arts limit is reached.
