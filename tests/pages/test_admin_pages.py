@@ -140,6 +140,12 @@ async def test_create_an_fcfs_round_with_a_fair_start_in_the_schools_zone(
     assert json.loads(row["limits"]) == {"pe": 1, "total": 2}
     page = await console.get("/admin/rounds/r1")
     assert "Round r1 was created as a draft." in text_of(page.text)
+    # The links to the round's other pages in the console.
+    for link in ("/admin/rounds/r1/dashboard", "/admin/audit?round=r1", "/admin/rounds/r1/edit"):
+        assert f'href="{link}"' in page.text
+    audit = await console.get("/admin/audit?round=r1")
+    assert audit.status_code == 200
+    assert "round.create" in audit.text
     assert "30 seconds" in page.text
     assert "2026-09-01T08:00:00+00:00" in page.text  # the <time> of the opening, UTC inside
     assert await db.fetchval("SELECT action FROM audit_events WHERE round_id = 'r1'") == "round.create"
