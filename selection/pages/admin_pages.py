@@ -607,6 +607,8 @@ def _round_handlers(pages: Pages) -> list[Any]:
                 moved = await rounds.move(round_id, action, user.sub)
             except errors.InvalidTransition as exc:
                 problem = problem_of(exc) if "continues" in exc.extra else Problem("invalid_transition", exc.extra)
+                # The state that refused the move may be newer than the page that asked for it.
+                round_ = await _round_or_404(rounds, round_id)
                 return await _render_round(pages, request, round_, roster, catalog, problem=problem, status_code=409)
             except errors.DomainError as exc:
                 return await _render_round(
