@@ -152,6 +152,24 @@ class RoundCreate(Body):
     seed_sha256: Sha256Hex | None = None
 
 
+class RoundPatch(Body):
+    """PATCH body of a round: any field of a create but ``id`` and ``state``; an absent field is
+    left as it is. Which fields may change depends on the round's state (``courses.rounds``)."""
+
+    name: Title | msgspec.UnsetType = msgspec.UNSET
+    offering_ids: list[Id] | msgspec.UnsetType = msgspec.UNSET
+    mode: Mode | msgspec.UnsetType = msgspec.UNSET
+    opens_at: Instant | msgspec.UnsetType | None = msgspec.UNSET
+    closes_at: Instant | msgspec.UnsetType | None = msgspec.UNSET
+    eligibility: Eligibility | msgspec.UnsetType = msgspec.UNSET
+    limits: dict[LimitKey, Limit] | msgspec.UnsetType = msgspec.UNSET
+    allow_drop: bool | msgspec.UnsetType = msgspec.UNSET
+    waitlist: bool | msgspec.UnsetType = msgspec.UNSET
+    fair_start_seconds: FairStartSeconds | msgspec.UnsetType = msgspec.UNSET
+    continues: Id | msgspec.UnsetType | None = msgspec.UNSET
+    seed_sha256: Sha256Hex | msgspec.UnsetType | None = msgspec.UNSET
+
+
 class Round(msgspec.Struct, kw_only=True):
     """A round as students see it."""
 

@@ -43,6 +43,11 @@ def offering_of(row: asyncpg.Record) -> Offering:
     return msgspec.convert(dict(row.items()), Offering)
 
 
+def offering_of_fields(row: asyncpg.Record) -> Offering:
+    """The offering of a row that has other columns too."""
+    return msgspec.convert({k: v for k, v in row.items() if k in Offering.__struct_fields__}, Offering)
+
+
 async def _rounds_of(conn: Connection, ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     """Each offering's rounds and their states; the rounds stay in these states until commit."""
     rounds: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -109,6 +114,12 @@ class OfferingCatalog:
         if row is None:
             raise errors.NotFound(f"No offering {offering_id}")
         return offering_of(row)
+
+    async def every(self) -> list[tuple[Offering, list[str]]]:
+        """Every offering, by category then id, with the ids of the rounds that offer it."""
+        async with connection(self._pool) as conn:
+            rows = await conn.fetch(_sql("every_offering"))
+        return [(offering_of_fields(row), list(row["round_ids"])) for row in rows]
 
     async def compare(self, offerings: Sequence[Offering]) -> ImportCounts:
         """How many of these are new, changed or as stored: an import's preview."""

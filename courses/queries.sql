@@ -297,6 +297,57 @@ RETURNING drawn_at;
 -- name: draw_placements
 SELECT student_id, offering_id, pass, rank FROM draw_placements WHERE round_id = $1 ORDER BY ordinal;
 
+-- Editing a round (RoundRegistry.edit).
+
+-- name: lock_round_for_edit
+SELECT state FROM rounds WHERE id = $1 FOR UPDATE;
+
+-- name: update_round
+-- Every edit is a new version of the round's state: the gate takes the closing time with it.
+UPDATE rounds SET name = $2, mode = $3, opens_at = $4, closes_at = $5, eligibility = $6::text::jsonb,
+                  limits = $7::text::jsonb, allow_drop = $8, waitlist = $9, fair_start_seconds = $10,
+                  continues = $11, seed_sha256 = $12, state_version = state_version + 1, updated_at = now()
+WHERE id = $1;
+
+-- name: offerings_held_in_round
+-- Offerings of round $1 that some selection row names (a dropped one too), other than those in $2.
+SELECT DISTINCT offering_id FROM selections WHERE round_id = $1 AND NOT offering_id = ANY ($2::text[])
+ORDER BY offering_id;
+
+-- name: rounds_continuing
+-- Rounds that continue round $1, each with the offerings of $2 it does not offer.
+SELECT r.id,
+       ARRAY(SELECT o FROM unnest($2::text[]) AS o
+             WHERE o NOT IN (SELECT ro.offering_id FROM round_offerings ro WHERE ro.round_id = r.id)) AS missing
+FROM rounds r WHERE r.continues = $1
+ORDER BY r.id;
+
+-- name: continues_chain
+-- The rounds round $1 continues, directly or through others.
+WITH RECURSIVE chain(id, continues) AS (
+    SELECT id, continues FROM rounds WHERE id = $1
+    UNION
+    SELECT r.id, r.continues FROM rounds r JOIN chain c ON r.id = c.continues
+)
+SELECT id FROM chain;
+
+-- name: remove_round_offerings
+DELETE FROM round_offerings WHERE round_id = $1 AND NOT offering_id = ANY ($2::text[]);
+
+-- name: place_round_offerings
+INSERT INTO round_offerings (round_id, offering_id, position)
+SELECT $1, t.id, t.position - 1
+FROM unnest($2::text[]) WITH ORDINALITY AS t(id, position)
+ON CONFLICT (round_id, offering_id) DO UPDATE SET position = excluded.position;
+
+-- name: every_offering
+-- The catalog for the console: every offering, with the rounds that offer it.
+SELECT o.id, o.title, o.title_zh, o.category, o.kind, o.teacher, o.campus, o.capacity, o.schedule, o.eligibility,
+       o.description,
+       ARRAY(SELECT ro.round_id FROM round_offerings ro WHERE ro.offering_id = o.id ORDER BY ro.round_id) AS round_ids
+FROM offerings o
+ORDER BY o.category, o.id;
+
 -- name: stored_students
 -- The rows an import would replace, whole (to_jsonb: whatever columns the table has), for its preview.
 SELECT to_jsonb(s)::text AS stored FROM students s WHERE s.id = ANY($1::text[]);

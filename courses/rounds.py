@@ -9,7 +9,7 @@ import asyncpg
 import msgspec
 
 from courses import audit
-from courses.models import AdminRound, Eligibility, Round, RoundCreate, RoundState, refuse_repeats
+from courses.models import AdminRound, Eligibility, Round, RoundCreate, RoundPatch, RoundState, refuse_repeats
 from courses.ports import GateSync
 from courses.wishes import wish_summary
 from lib import errors
@@ -28,6 +28,17 @@ MOVES: dict[Action, tuple[RoundState, tuple[RoundState, ...]]] = {
 }
 
 _encode = msgspec.json.Encoder().encode
+
+#: What an edit may change in each state. A draft has decided nothing: everything but its id. Once
+#: a round has opened, students have acted on its offerings, rules and eligibility, and the gate
+#: decides with them (a fair-start window has run from its opening time): only the name and the
+#: closing time, which the gate takes with the round's state. A closed round is over: its name.
+EDITABLE: dict[RoundState, tuple[str, ...]] = {
+    "draft": tuple(name for name in RoundPatch.__struct_fields__),
+    "open": ("name", "closes_at"),
+    "paused": ("name", "closes_at"),
+    "closed": ("name",),
+}
 
 
 def round_of(row: asyncpg.Record) -> AdminRound:
@@ -119,6 +130,66 @@ async def _check_continued_is_done(conn: Connection, continued: str) -> None:
         )
 
 
+def _same(name: str, before: object, after: object) -> bool:
+    if name == "seed_sha256" and isinstance(before, str) and isinstance(after, str):
+        return before.lower() == after.lower()
+    if name == "limits" and isinstance(before, dict) and isinstance(after, dict):
+        return {str(k): v for k, v in before.items()} == {str(k): v for k, v in after.items()}
+    return before == after
+
+
+def _changes(before: AdminRound, patch: RoundPatch) -> list[str]:
+    """The fields the patch sends with a value other than the round's, in the body's order."""
+    return [
+        name
+        for name in RoundPatch.__struct_fields__
+        if (value := getattr(patch, name)) is not msgspec.UNSET and not _same(name, getattr(before, name), value)
+    ]
+
+
+async def _check_draft_edit(conn: Connection, after: RoundCreate, changed: list[str]) -> None:
+    """A draft's new offerings must exist, keep every offering a selection row names (an
+    administrator may have enrolled someone in the draft), and include every offering of the
+    rounds that continue it; its new ``continues`` must pass a create's rule and make no loop."""
+    if "offering_ids" in changed:
+        unknown = [row["id"] for row in await conn.fetch(_sql("unknown_offerings"), after.offering_ids)]
+        if unknown:
+            raise errors.ValidationFailed(
+                f"Unknown offering(s) in offering_ids: {', '.join(unknown[:20])}", field="offering_ids", unknown=unknown
+            )
+        held = [
+            row["offering_id"]
+            for row in await conn.fetch(_sql("offerings_held_in_round"), after.id, after.offering_ids)
+        ]
+        if held:
+            raise errors.ValidationFailed(
+                f"offering_ids: students hold or held selections of {', '.join(held[:20])} in this round;"
+                " drop them before the offering leaves the round",
+                field="offering_ids",
+                held=held,
+            )
+        for row in await conn.fetch(_sql("rounds_continuing"), after.id, after.offering_ids):
+            if row["missing"]:
+                missing = list(row["missing"])
+                raise errors.ValidationFailed(
+                    f"offering_ids: round {row['id']} continues this round and does not offer"
+                    f" {', '.join(missing[:20])}; a round that continues another offers all of its offerings",
+                    field="offering_ids",
+                    missing=missing,
+                    round_id=row["id"],
+                )
+    if after.continues is not None and ("continues" in changed or "offering_ids" in changed):
+        if after.continues == after.id:
+            raise errors.ValidationFailed("continues: a round cannot continue itself", field="continues")
+        await _check_continues(conn, after)
+        chain = [row["id"] for row in await conn.fetch(_sql("continues_chain"), after.continues)]
+        if after.id in chain:
+            raise errors.ValidationFailed(
+                f"continues: round {after.continues} already continues this round (through {', '.join(chain)})",
+                field="continues",
+            )
+
+
 class RoundRegistry:
     """Rounds in PostgreSQL; the gate is told of every new round and every state change."""
 
@@ -178,6 +249,73 @@ class RoundRegistry:
             )
         await self._sync.round_changed(body.id)
         return await self.get(body.id)
+
+    async def edit(self, round_id: str, patch: RoundPatch, actor: str) -> AdminRound:
+        """Change a round's fields, as ``EDITABLE`` allows in its state (``round_not_draft``
+        otherwise); the result passes every rule of a create. A field sent with the value it has
+        is no change, so a whole round may be sent back.
+
+        The gate sees the change: a draft's state is retired and rebuilt from PostgreSQL (its
+        offerings, rules or eligibility may have changed); an opened round's new closing time
+        comes with a new version of its state, which the gate takes as it takes an opening.
+        """
+        async with transaction(self._pool) as conn:
+            state = await conn.fetchval(_sql("lock_round_for_edit"), round_id)
+            if state is None:
+                raise errors.NotFound(f"No round {round_id}")
+            row = await conn.fetchrow(_sql("rounds"), round_id)
+            assert row is not None  # locked above
+            before = round_of(row)
+            changed = _changes(before, patch)
+            refused = [name for name in changed if name not in EDITABLE[state]]
+            if refused:
+                editable = list(EDITABLE[state])
+                raise errors.RoundNotDraft(
+                    f"Round {round_id} is {state}: {', '.join(refused)} cannot change any more;"
+                    f" only {' and '.join(editable)} may",
+                    state=state,
+                    fields=refused,
+                    editable=editable,
+                )
+            if not changed:
+                return before
+            after = RoundCreate(
+                id=round_id,
+                **{name: getattr(before, name) for name in RoundPatch.__struct_fields__},
+            )
+            after = msgspec.structs.replace(after, **{name: getattr(patch, name) for name in changed})
+            _check_shape(after)
+            if state == "draft":
+                await _check_draft_edit(conn, after, changed)
+            await conn.execute(
+                _sql("update_round"),
+                round_id,
+                after.name,
+                after.mode,
+                after.opens_at,
+                after.closes_at,
+                _encode(after.eligibility).decode(),
+                _encode(after.limits).decode(),
+                after.allow_drop,
+                after.waitlist,
+                after.fair_start_seconds,
+                after.continues,
+                None if after.seed_sha256 is None else after.seed_sha256.lower(),
+            )
+            if "offering_ids" in changed:
+                await conn.execute(_sql("remove_round_offerings"), round_id, after.offering_ids)
+                await conn.execute(_sql("place_round_offerings"), round_id, after.offering_ids)
+            if state == "draft":
+                # Whatever the gate holds for the draft is now of an older generation: nothing it
+                # decided (an administrator's enrolment) is committed until it is rebuilt.
+                await conn.execute(_sql("lock_round_changes"), round_id)
+                await conn.execute(_sql("retire_gate_state"), round_id)
+            await audit.record(conn, actor, "round.edit", f"changed {', '.join(changed)}", round_id=round_id)
+        if state == "draft":
+            await self._sync.round_reloaded(round_id)
+        else:
+            await self._sync.round_changed(round_id)
+        return await self.get(round_id)
 
     async def move(self, round_id: str, action: Action, actor: str) -> AdminRound:
         """One state change; of concurrent calls, only those that find an allowed state succeed."""

@@ -78,6 +78,14 @@ CapacityBelowEnrolled = _error(
 InvalidTransition = _error(
     "InvalidTransition", "invalid_transition", 409, "Invalid transition", "The state machine forbids it."
 )
+RoundNotDraft = _error(
+    "RoundNotDraft",
+    "round_not_draft",
+    409,
+    "Round not a draft",
+    "Once a round has opened only some of its fields may change; `fields` names those refused, `editable` those"
+    " that may.",
+)
 AlreadyExists = _error("AlreadyExists", "already_exists", 409, "Already exists", "The id is taken.")
 OfferingInUse = _error("OfferingInUse", "offering_in_use", 409, "Offering in use", "It is in an open or paused round.")
 IdempotencyConflict = _error(

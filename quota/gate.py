@@ -489,9 +489,10 @@ class SeatGate:
         self, round_id: str, state: str, version: int, window: Mapping[str, str] | None = None
     ) -> bool:
         """Take the round's state from PostgreSQL's version ``version``, unless the gate holds
-        a newer one already; True when taken. ``window``: the fair-start window's meta fields
-        (``quota.loader.fair_start_meta``), taken with the state: the opening that starts a
-        window holds its first selects from its first moment, with no rebuild in between."""
+        a newer one already; True when taken. ``window``: the meta fields that come with that
+        version (``quota.loader.versioned_meta``: the closing time, the fair-start window's), taken
+        with the state: a moved closing time holds from the next request on, and the opening that
+        starts a window holds its first selects from its first moment, with no rebuild between."""
         pairs = [item for field in sorted((window or {}).items()) for item in field]
         reply = await self._run(self._scripts.state, self.keys(round_id).fixed(), (state, version, *pairs))
         return bool(int(reply[1]))

@@ -88,6 +88,13 @@ def _meta(row: asyncpg.Record, seq: int) -> dict[str, str]:
     return meta
 
 
+def versioned_meta(row: asyncpg.Record | Mapping[str, Any]) -> dict[str, str]:
+    """The meta fields that come with a version of the round's state (``SeatGate.set_round_state``):
+    its closing time, which an administrator may move while the round runs (``""``: no bound), and
+    the fair-start window's. ``row``: ``closes_at`` and what ``fair_start_meta`` reads."""
+    return {"closes": _ms(row["closes_at"]) or "", **fair_start_meta(row)}
+
+
 def fair_start_meta(row: asyncpg.Record | Mapping[str, Any]) -> dict[str, str]:
     """The round's meta fields of its fair-start window, once the round has opened with one: when
     it ends (it starts at the later of the first opening and ``opens_at``) and the seed of its

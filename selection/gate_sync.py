@@ -13,7 +13,7 @@ from lib.failures import DATABASE_FAILURES
 from lib.sql import NamedQueries
 from quota.entries import Change
 from quota.gate import SeatGate
-from quota.loader import catalog_entry, fair_start_meta
+from quota.loader import catalog_entry, versioned_meta
 from quota.outcomes import GateUnavailable, Refused
 from selection.attempts import AttemptLog
 from selection.group_commit import NotCommitted, RedoWriter
@@ -49,7 +49,7 @@ class SeatGateSync:
             if await self._gate.loaded_generation(round_id) is None:
                 await self._recovery.rebuild(round_id, force=False)
             else:
-                await self._gate.set_round_state(round_id, row["state"], row["state_version"], fair_start_meta(row))
+                await self._gate.set_round_state(round_id, row["state"], row["state_version"], versioned_meta(row))
         except GateUnavailable as exc:
             # PostgreSQL has the change; recovery loads the round as soon as Redis answers.
             raise errors.Unavailable("Recorded, but the admission gate is unreachable; it catches up shortly") from exc

@@ -63,7 +63,7 @@ ORDER BY s.created_at, s.offering_id;
 -- backward index scan per round, cheap enough for every upkeep tick.
 SELECT r.id, r.state, r.state_version, r.generation,
        coalesce((SELECT max(a.seq) FROM audit_events AS a WHERE a.round_id = r.id), 0) AS committed_seq,
-       r.mode, r.fair_start_seconds, r.opened_at, r.opens_at, r.fair_start_seed
+       r.mode, r.fair_start_seconds, r.opened_at, r.opens_at, r.fair_start_seed, r.closes_at
 FROM rounds AS r;
 
 -- name: round_stats
@@ -93,7 +93,7 @@ ORDER BY s.offering_id, s.status, s.wait_seq NULLS FIRST, s.student_id;
 -- Keeping the gate in step with the catalog (selection/gate_sync.py).
 
 -- name: round_state
-SELECT state, state_version, mode, fair_start_seconds, opened_at, opens_at, fair_start_seed FROM rounds WHERE id = $1;
+SELECT state, state_version, mode, fair_start_seconds, opened_at, opens_at, fair_start_seed, closes_at FROM rounds WHERE id = $1;
 
 -- name: offering_in_rounds
 SELECT ro.round_id, ro.position, o.category, o.schedule, o.eligibility

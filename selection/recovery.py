@@ -23,7 +23,7 @@ from lib.failures import DATABASE_FAILURES
 from lib.sql import Connection, NamedQueries
 from quota.entries import Change
 from quota.gate import SeatGate
-from quota.loader import LAYOUT, RoundSnapshot, fair_start_meta, lock_round, published_generation, read_round
+from quota.loader import LAYOUT, RoundSnapshot, lock_round, published_generation, read_round, versioned_meta
 from quota.outcomes import GateUnavailable
 from selection.group_commit import RedoWriter, commit_isolating
 
@@ -42,7 +42,8 @@ class RoundRecord(msgspec.Struct, frozen=True, kw_only=True):
     generation: int
     #: The highest sequence number committed for the round (0: none).
     committed_seq: int
-    #: The fair-start window's meta fields, once the round has opened with one.
+    #: The meta fields that come with the state's version: the closing time, and the fair-start
+    #: window's once the round has opened with one.
     window: dict[str, str]
 
 
@@ -53,7 +54,7 @@ def _record(row: asyncpg.Record) -> RoundRecord:
         state_version=row["state_version"],
         generation=row["generation"],
         committed_seq=row["committed_seq"],
-        window=fair_start_meta(row),
+        window=versioned_meta(row),
     )
 
 

@@ -3,6 +3,9 @@ own selections, a round's live fill, and the export of every current selection."
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -14,6 +17,9 @@ from lib.database import connection
 from lib.sql import NamedQueries
 
 _sql = NamedQueries("selection", "queries.sql")
+_encode = msgspec.json.Encoder().encode
+#: The export's columns, in order (the CSV's header row).
+SELECTION_FIELDS = ("round_id", "offering_id", "student_id", "status", "position", "created_at")
 
 
 class OfferingStats(msgspec.Struct):
@@ -78,3 +84,30 @@ class Roster:
                     position=row["position"],
                     created_at=row["created_at"],
                 )
+
+
+async def enrollments_json(rows: AsyncIterator[Selection]) -> AsyncIterator[bytes]:
+    """The export as one JSON array, streamed (the API's route and the console's download)."""
+    yield b"["
+    first = True
+    async for selection in rows:
+        yield (b"" if first else b",") + _encode(selection)
+        first = False
+    yield b"]"
+
+
+async def enrollments_csv(rows: AsyncIterator[Selection]) -> AsyncIterator[bytes]:
+    """The export as CSV with a header row, streamed in pieces of 500 rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(SELECTION_FIELDS)
+    count = 0
+    async for s in rows:
+        created = s.created_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        writer.writerow([s.round_id, s.offering_id, s.student_id, s.status, s.position or "", created])
+        count += 1
+        if count % 500 == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()

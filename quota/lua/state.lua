@@ -1,7 +1,8 @@
 -- Take a round's state (open, paused, ...) only from a newer version than the one held: a caller
 -- that read an older state (an upkeep loop, a slow request) never undoes a newer change.
--- ARGV: 1 state, 2 its version, then field, value pairs that came with that version (the fair-start
---       window's end and seed, set by the first opening), taken in the same step
+-- ARGV: 1 state, 2 its version, then field, value pairs that came with that version (the closing
+--       time, '' for none; the fair-start window's end and seed, set by the first opening), taken
+--       in the same step
 -- Returns {'ok', 1 when taken | 0 when the held version is as new or newer}
 local held = tonumber(redis.call('HGET', K_META, 'state_v') or '-1')
 local version = tonumber(ARGV[2])

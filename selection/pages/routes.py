@@ -24,9 +24,9 @@ from litestar.params import QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from courses.rounds import RoundRegistry
 from courses.students import StudentDirectory
 from selection.pages import i18n
+from selection.pages.admin_pages import admin_handlers
 from selection.pages.audit_pages import audit_handlers
 from selection.pages.dashboard_pages import dashboard_handlers
 from selection.pages.import_pages import close_uploads, import_handlers
@@ -37,7 +37,7 @@ from selection.pages.sessions import (
     PageUser,
     sign_in,
 )
-from selection.pages.site import PageError, Pages, admin_of, safe_next
+from selection.pages.site import PageError, Pages, safe_next
 from selection.pages.student_pages import student_handlers
 
 log = logging.getLogger("selection.pages")
@@ -68,11 +68,6 @@ NextPath = Annotated[str | None, QueryParameter()]
 
 def pages_router(pages: Pages) -> Router:
     """Every page route, behind the session and CSRF middleware, with HTML error pages."""
-
-    @get("/admin", name="admin_page")
-    async def admin_page(request: Request[Any, Any, Any], rounds: NamedDependency[RoundRegistry]) -> Template:
-        admin_of(pages, request)
-        return pages.render(request, "admin.html", rounds=await rounds.every())
 
     @get("/sign-in", name="sign_in_page")
     async def sign_in_page(request: Request[Any, Any, Any], next: NextPath = None) -> Template:
@@ -106,9 +101,10 @@ def pages_router(pages: Pages) -> Router:
             ],
         )
 
-    handlers: list[Any] = [admin_page, sign_in_page, sign_out, language, *sso_handlers(pages)]
+    handlers: list[Any] = [sign_in_page, sign_out, language, *sso_handlers(pages)]
     # Each area of the pages adds its routes here, one line each.
     handlers += student_handlers(pages)
+    handlers += admin_handlers(pages)
     handlers += [*dashboard_handlers(pages), *audit_handlers(pages), *import_handlers(pages)]
     handlers += lottery_handlers(pages)
     if pages.settings.dev_sign_in:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Request, get, post
+from litestar import Request, get, patch, post
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
@@ -14,7 +14,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from courses.draw_input import EXAMPLE, DrawInput
 from courses.lottery import Lottery
-from courses.models import AdminRound, DrawRequest, DrawResult, RoundCreate
+from courses.models import AdminRound, DrawRequest, DrawResult, RoundCreate, RoundPatch
 from courses.rounds import RoundRegistry
 from lib import errors
 from selection.web.auth import principal_of
@@ -44,6 +44,24 @@ async def list_rounds(rounds: Rounds) -> list[AdminRound]:
 @get("/rounds/{round_id:str}", summary="One round", responses=problems(errors.ValidationFailed, errors.NotFound))
 async def get_round(rounds: Rounds, round_id: PathId) -> AdminRound:
     return await rounds.get(round_id)
+
+
+@patch(
+    "/rounds/{round_id:str}",
+    summary="Change a round",
+    description=(
+        "Any field of a create but `id` and `state`; an absent field is left as it is, and one sent with its"
+        " current value is no change. A draft may change everything (every rule of a create applies); an open"
+        " or paused round only `name` and `closes_at`; a closed round only `name`. Another change is"
+        " `409 round_not_draft`, naming the refused `fields` and the `editable` ones."
+    ),
+    opt=json_body(RoundPatch),
+    responses=problems(*BODY, errors.NotFound, errors.RoundNotDraft, errors.Unavailable),
+)
+async def edit_round(
+    request: Request[Any, Any, Any], rounds: Rounds, round_id: PathId, data: JSONBody[RoundPatch]
+) -> AdminRound:
+    return await rounds.edit(round_id, data, principal_of(request).sub)
 
 
 _MOVE_PROBLEMS = problems(errors.ValidationFailed, errors.NotFound, errors.InvalidTransition)
@@ -117,6 +135,7 @@ ADMIN_ROUND_HANDLERS = [
     create_round,
     list_rounds,
     get_round,
+    edit_round,
     open_round,
     pause_round,
     close_round,

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -27,14 +24,12 @@ from selection.dead_letters import DeadLetter, DeadLetters
 from selection.enrollment import Enrollment
 from selection.idempotency import RecordedAnswer
 from selection.refusals import SELECT_REFUSALS
-from selection.roster import Roster, RoundStats
+from selection.roster import Roster, RoundStats, enrollments_csv, enrollments_json
 from selection.web.auth import admin_only, principal_of
 from selection.web.problems import BODY, answer, problems
 from selection.web.request_shape import PathId, json_only
 
 _encode = msgspec.json.Encoder().encode
-
-_SELECTION_FIELDS = ("round_id", "offering_id", "student_id", "status", "position", "created_at")
 
 
 class ForceSelect(Body):
@@ -50,31 +45,6 @@ class ForceSelect(Body):
 )
 async def round_stats(roster: NamedDependency[Roster], round_id: PathId) -> RoundStats:
     return await roster.stats(round_id)
-
-
-async def _json_stream(rows: AsyncIterator[Selection]) -> AsyncIterator[bytes]:
-    yield b"["
-    first = True
-    async for selection in rows:
-        yield (b"" if first else b",") + _encode(selection)
-        first = False
-    yield b"]"
-
-
-async def _csv_stream(rows: AsyncIterator[Selection]) -> AsyncIterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(_SELECTION_FIELDS)
-    count = 0
-    async for s in rows:
-        created = s.created_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-        writer.writerow([s.round_id, s.offering_id, s.student_id, s.status, s.position or "", created])
-        count += 1
-        if count % 500 == 0:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode()
 
 
 @dataclass
@@ -106,12 +76,12 @@ async def enrollments(
     rows = roster.enrollments(round_id)
     if format == "csv":
         return Stream(
-            _csv_stream(rows),
+            enrollments_csv(rows),
             # The framework adds the charset to a text/* type itself.
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{round_id}-enrollments.csv"'},
         )
-    return Stream(_json_stream(rows), media_type="application/json")
+    return Stream(enrollments_json(rows), media_type="application/json")
 
 
 @post(
