@@ -104,8 +104,11 @@ rehearse: env ## Rehearse a round on a staging copy and print the verdict (REHEA
 
 PAGES := selection/pages
 
-screenshots: env browser ## The pages' screenshots into docs/screenshots/ (the browser tests, run to save them)
-	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} SELECTION_TEST_SCREENSHOTS=1 $(BIN)/pytest tests/browser -q $(PYTEST_ARGS)
+# The pictures are the journey's (tests/browser/test_journey.py); the old ones go first, so that
+# docs/screenshots/ holds exactly what the test writes.
+screenshots: env browser ## The pages' screenshots into docs/screenshots/ (the journey test, run to save them)
+	rm -f docs/screenshots/*.png
+	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} SELECTION_TEST_SCREENSHOTS=1 $(BIN)/pytest tests/browser/test_journey.py -q $(PYTEST_ARGS)
 
 messages: env ## The pages' catalogs: extract every message from the templates, update the .po files (then translate)
 	$(BIN)/pybabel extract -F $(PAGES)/babel.cfg -o $(PAGES)/locale/messages.pot --no-location --omit-header --sort-output --no-wrap $(PAGES)

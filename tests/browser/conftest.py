@@ -22,8 +22,10 @@ from playwright.async_api import Browser, BrowserContext, Page, Route, ViewportS
 from tests.live import REPO, LiveRedis, LiveService
 
 AXE = Path(__file__).parent / "vendor" / "axe-4.11.4.min.js"
-#: Set (to anything) to write the pages' screenshots into docs/screenshots/ (``make screenshots``).
+#: Set (to anything) to write the curated screenshots (tests/browser/test_journey.py) into
+#: docs/screenshots/ (``make screenshots``).
 SCREENSHOTS_VARIABLE = "SELECTION_TEST_SCREENSHOTS"
+SCREENSHOTS = REPO / "docs" / "screenshots"
 PHONE: ViewportSize = {"width": 390, "height": 844}
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 
@@ -132,10 +134,18 @@ async def serious_violations(page: Page) -> list[dict[str, Any]]:
 Screenshot = Callable[[Page, str], Awaitable[None]]
 
 
+def screenshots_folder(tmp_path: Path) -> Path:
+    """docs/screenshots/ when ``SELECTION_TEST_SCREENSHOTS`` is set, else a folder beside the test's files."""
+    folder = SCREENSHOTS if os.environ.get(SCREENSHOTS_VARIABLE) else tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.fixture
 def screenshot(tmp_path: Path) -> Screenshot:
-    """Saves a full-page screenshot: into docs/screenshots/ when asked, else beside the test's files."""
-    folder = REPO / "docs" / "screenshots" if os.environ.get(SCREENSHOTS_VARIABLE) else tmp_path / "screenshots"
+    """Saves a full-page screenshot beside the test's files (to look at when a test fails). The
+    documentation's set is the journey's (tests/browser/test_journey.py), curated in one place."""
+    folder = tmp_path / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
 
     async def take(page: Page, name: str) -> None:
