@@ -156,6 +156,7 @@ async def first_come_on_a_phone_in_chinese(browser: Browser, story: Story) -> No
     await expect(admin.locator(f"a[href='/admin/rounds/{FCFS}/dashboard']")).to_be_visible()
     await expect(admin.locator(f"a[href='/admin/rounds/{FCFS}/fairness']")).to_be_visible()
     await checked(admin, "zh-Hans", "the round after the students")
+    await admin.evaluate("() => window.scrollTo(0, 0)")  # a reload keeps the place the capacity was changed at
     await story.shot(admin, "console-round-phone-zh")
     await admin.locator("nav.admin-nav a[href='/admin']").click()
     await expect(admin.locator(f"tr[data-round='{FCFS}']")).to_be_visible()
@@ -225,7 +226,7 @@ async def student_selects_and_waits(browser: Browser, story: Story) -> None:
     await checked(page, "zh-Hans", "waitlisted")
     await promotion(page, story.served, FCFS, full.id, BLOCKER, chinese=True)
     await expect(page.locator(".week .slot-enrolled")).to_have_count(len(held.schedule) + len(full.schedule))
-    await page.locator(".week").scroll_into_view_if_needed()
+    await page.locator("#mine").evaluate("mine => mine.scrollIntoView({block: 'start'})")
     await story.shot(page, "student-timetable-phone-zh")
 
 
