@@ -34,7 +34,7 @@ from selection.browse import Browse, OfferingView
 from selection.enrollment import Enrollment
 from selection.idempotency import HEADER, RecordedAnswer, claim_from
 from selection.pages import student_view as view
-from selection.pages.sessions import PageUser, user_of
+from selection.pages.sessions import PageUser, leave_session_as_it_is, user_of
 from selection.pages.site import PageError, Pages, signed_in
 from selection.rate_limit import StudentRateLimit
 from selection.roster import Roster
@@ -312,6 +312,7 @@ def _live_handlers(kit: Kit) -> list[Any]:
         mine: Text = None,
     ) -> Response[Any]:
         headers = {"Cache-Control": "no-cache, private"}
+        leave_session_as_it_is(request)
         user = user_of(request, pages.settings.dev_sign_in)
         profile = await students.get(user.sub) if user is not None and user.role == "student" else None
         if profile is None or not _ID.match(round_id):

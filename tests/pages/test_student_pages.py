@@ -20,6 +20,7 @@ import asyncpg
 import brotli
 import msgspec
 import pytest
+import redis.asyncio as aioredis
 from babel.support import Translations
 from jinja2 import Environment
 from litestar import Litestar
@@ -548,6 +549,22 @@ async def test_the_live_seats_are_small_carry_an_etag_and_answer_304_unchanged(
         changed = await s1.get("/rounds/r1/seats", headers={**SCRIPT, "If-None-Match": tag})
     assert changed.status_code == 200
     assert msgspec.json.decode(changed.content)["s"]["swim"] == [0, 0]
+
+
+async def test_the_live_seats_leave_the_session_as_it_is(s1: Client, redis: aioredis.Redis, settings: Settings) -> None:
+    """A refresh is the page's doing, not the student's: no session write, no renewed cookie, so
+    a page left alone ends its session after the idle limit."""
+    key = f"{settings.redis_namespace}page-sessions{s1.cookies['selection_session']}"
+    keys = [k async for k in redis.scan_iter(match=f"{settings.redis_namespace}page-sessions*")]
+    assert len(keys) == 1, keys
+    await redis.expire(keys[0], 100)
+    polled = await s1.get("/rounds/r1/seats", headers=SCRIPT)
+    assert polled.status_code == 200
+    assert "selection_session" not in polled.headers.get("set-cookie", "")
+    assert await redis.ttl(keys[0]) <= 100
+    page = await s1.get("/rounds/r1")  # the student's own doing renews it
+    assert "selection_session" in page.headers.get("set-cookie", "")
+    assert await redis.ttl(keys[0]) > 100, key
 
 
 async def test_a_full_rounds_live_seats_stay_under_5_kb_compressed(
