@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from http.cookiejar import Cookie
@@ -35,6 +36,8 @@ from loadtests.plan import Journal, Plan
 
 #: The page's refresh period, seconds (``selection.pages.student_pages.LIVE_SECONDS``).
 LIVE_SECONDS = 5.0
+#: An answer that took t seconds makes the next refresh wait at least this many times t.
+SLOW_FACTOR = 20.0
 SESSION_COOKIE = "selection_session"
 #: As long as an idle page session lives by default (SELECTION_SESSION_IDLE_MINUTES).
 SESSION_SECONDS = 30 * 60
@@ -183,11 +186,15 @@ class BrowserStudent:
     def poll(self) -> None:
         """The page's live seats, while it is open."""
         rng = random.Random(f"{self.plan.seed}:{self.student_id}:poll")
+        delay = LIVE_SECONDS
         while not self.leaving:
-            gevent.sleep(LIVE_SECONDS * rng.uniform(0.9, 1.1))
+            gevent.sleep(delay * rng.uniform(0.9, 1.1))
             if self.leaving:
                 return
+            asked = time.monotonic()
             self.refresh_seats()
+            # As the page does: a slow answer makes the next refresh wait longer (student.js).
+            delay = min(max(LIVE_SECONDS, (time.monotonic() - asked) * SLOW_FACTOR), 60.0)
 
     def refresh_seats(self) -> None:
         headers = {"HX-Request": "true"}

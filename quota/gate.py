@@ -21,7 +21,7 @@ from quota.fair_start import HeldRequest, decode_held
 from quota.intents import CLAIM_TTL_SECONDS, DropIntent, IdempotencyClaim, Rate, SelectIntent
 from quota.keys import RoundKeys, student_rate_key
 from quota.loader import RoundSnapshot
-from quota.outcomes import Decision, GateUnavailable, Held, OverRate, Refused, Seen
+from quota.outcomes import Decision, GateUnavailable, Held, Holding, OverRate, Refused, Seen
 from quota.pipeline import LuaScript, ScriptPipeline
 from quota.scripts import GateScripts
 
@@ -409,6 +409,33 @@ class SeatGate:
             return {k.decode(): int(v) for k, v in raw.items()}
 
         return ints(cap), ints(enr), ints(wlc)
+
+    @_unavailable
+    async def holding(self, round_id: str, student_id: str) -> list[Holding] | None:
+        """What the student holds in the round by the gate's own count, each waitlist place with
+        its position; None while the round's gate state is not loaded (ask PostgreSQL then).
+        One round trip, two when the student waits for something."""
+        keys = self.keys(round_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.meta, "loaded")
+            pipe.hget(keys.holdings, student_id)
+            loaded, raw = await pipe.execute()
+        if loaded != b"1":
+            return None
+        held: dict[str, str] = msgspec.json.decode(raw)["o"] if raw is not None else {}
+        waiting = [offering for offering, status in held.items() if status == "w"]
+        ranks: list[int | None] = []
+        if waiting:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for offering in waiting:
+                    pipe.zrank(keys.waitlist(offering), student_id)
+                ranks = await pipe.execute()
+        positions = {o: r + 1 for o, r in zip(waiting, ranks, strict=True) if r is not None}
+        return [
+            Holding(offering, "enrolled" if status == "e" else "waitlisted", positions.get(offering))
+            for offering, status in held.items()
+            if status in ("e", "w")
+        ]
 
     async def loaded_generation(self, round_id: str) -> int | None:
         """The generation of the round's loaded state, or None when it is not loaded."""

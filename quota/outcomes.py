@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -60,3 +60,12 @@ class Held(Exception):
         super().__init__(f"held until {ends_ms} as {ticket}")
         self.ticket = ticket
         self.ends_ms = ends_ms
+
+
+class Holding(NamedTuple):
+    """One of a student's current selections as the gate counts it: ``position`` in the
+    waitlist (from 1) for a waitlisted one, None for an enrolled one."""
+
+    offering_id: str
+    status: Literal["enrolled", "waitlisted"]
+    position: int | None

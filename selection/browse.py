@@ -19,12 +19,14 @@ from courses.students import StudentProfile
 from lib import errors
 from lib.coalesced import CoalescedCache
 from quota.gate import SeatCounts, SeatGate
-from quota.outcomes import GateUnavailable
+from quota.outcomes import GateUnavailable, Holding
 
 #: How long a browse page, and the seat counts it is built from, stay fresh. Each may be served
 #: as long again while its one refresh runs, so a browse shows seats at most four times this old: a
 #: select is always decided on the live count.
 BROWSE_SECONDS = 0.125
+#: How old the list of rounds a student sees may be: a round opened or closed shows within it.
+ROUNDS_SECONDS = 0.5
 
 _encode = msgspec.json.Encoder().encode
 
@@ -49,10 +51,18 @@ class Browse:
         self._rounds = rounds
         self._gate = gate
         self._counts: CoalescedCache[str, SeatCounts] = CoalescedCache()
+        self._visible: CoalescedCache[tuple[int, str, str], list[Round]] = CoalescedCache()
 
-    async def rounds_for(self, student: StudentProfile) -> list[Round]:
-        """Every round but drafts that admits the student."""
-        return await self._rounds.visible_to(student.cohort, student.degree, student.campus)
+    async def rounds_for(self, student: StudentProfile, *, recent: bool = False) -> list[Round]:
+        """Every round but drafts that admits the student. ``recent``: as read at most
+        ``ROUNDS_SECONDS`` ago, one PostgreSQL query per profile (cohort, degree, campus) and
+        process however many students ask — what the pages take, since at the opening every
+        student's page asks within seconds. The API answers from PostgreSQL itself: a client
+        that opened a round sees it at once."""
+        key = (student.cohort, student.degree, student.campus)
+        if not recent:
+            return await self._rounds.visible_to(*key)
+        return await self._visible.get(key, ROUNDS_SECONDS, lambda: self._rounds.visible_to(*key))
 
     async def offerings_page(
         self,
@@ -71,6 +81,11 @@ class Browse:
         return await self._catalog.browse_page(
             key, BROWSE_SECONDS, lambda: self._build(header, student, category, available, q)
         )
+
+    async def holding(self, round_id: str, student_id: str) -> list[Holding] | None:
+        """The student's current selections by the gate (live, like the seats); None while the
+        round's gate state is not loaded."""
+        return await self._gate.holding(round_id, student_id)
 
     async def seat_counts(self, round_id: str) -> SeatCounts:
         """(capacity, enrolled, waiting) per offering, as the students' lists show them: one Redis

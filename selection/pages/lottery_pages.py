@@ -206,7 +206,7 @@ async def student_page(
     if round_.drawn_seed is not None:
         explanation = await lottery.explain(round_.id, profile.id)
         selections = await roster.of_student(round_.id, profile.id)
-        continuing = [r for r in await browse.rounds_for(profile) if r.continues == round_.id]
+        continuing = [r for r in await browse.rounds_for(profile, recent=True) if r.continues == round_.id]
     status = refusal.status if refusal else 200
     return pages.render(
         request,

@@ -28,6 +28,7 @@ STORE = "page_sessions"
 #: Set in a request's scope when it signs someone in: the response then gives the session a new id.
 _ROTATE = "selection.rotate_session"
 _NEW_ID = "selection.new_session_id"
+_AS_IT_IS = "selection.session_as_it_is"
 
 PageRole = Literal["student", "admin"]
 
@@ -68,6 +69,13 @@ def sign_in(connection: ASGIConnection[Any, Any, Any, Any], user: PageUser) -> N
     connection.scope[_ROTATE] = True  # type: ignore[literal-required]
 
 
+def leave_session_as_it_is(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """Store nothing for this answer: a page's own refresh (the live seats), not the student's
+    doing. It saves the opening second a Redis write per refresh, and an open page left alone
+    ends its session after the idle limit like any other."""
+    connection.scope[_AS_IT_IS] = True  # type: ignore[literal-required]
+
+
 class _RotatingBackend(ServerSideSessionBackend):
     def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         if connection.scope.get(_ROTATE):
@@ -81,6 +89,8 @@ class _RotatingBackend(ServerSideSessionBackend):
     async def store_in_message(
         self, scope_session: ScopeSession, message: Message, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> None:
+        if connection.scope.get(_AS_IT_IS) and not connection.scope.get(_ROTATE):
+            return
         old = connection.cookies.get(self.config.key)
         if connection.scope.get(_ROTATE) and old:
             await self.delete(old, store=self.config.get_store_from_app(connection.scope["app"]))

@@ -34,6 +34,8 @@ from selection.pages.oidc import OidcClient
 from selection.pages.sessions import LANGUAGE_COOKIE, PageUser, csrf_config, session_config, user_of
 
 TEMPLATES = Path(__file__).parent / "templates"
+#: Connections of a process's session store to Redis.
+SESSION_CONNECTIONS = 64
 
 
 class PageError(HTTPException):
@@ -100,7 +102,18 @@ class Pages:
         if self.settings.redis_url is None:
             # Only an app that is never served (the OpenAPI document's, say) has no Redis.
             return MemoryStore()
-        client = aioredis.Redis.from_pool(aioredis.ConnectionPool(**pool_options(self.settings.redis_url)))
+        # A blocking pool, as the worker's: at the opening second thousands of page requests load
+        # and store their sessions at once, and a request must wait for a connection rather than
+        # fail with "too many connections" (which the plain pool does past 100).
+        pool = aioredis.BlockingConnectionPool(
+            **pool_options(self.settings.redis_url),
+            max_connections=SESSION_CONNECTIONS,
+            timeout=10,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=10,
+        )
+        client = aioredis.Redis.from_pool(pool)
         return RedisStore(
             client, namespace=f"{self.settings.redis_namespace}page-sessions", handle_client_shutdown=True
         )

@@ -25,15 +25,16 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from courses.cached import CachedCatalog
-from courses.models import Offering, Selection
+from courses.models import Offering
 from courses.students import StudentDirectory, StudentProfile
 from lib import errors
 from quota.intents import DropIntent, SelectIntent
+from quota.outcomes import GateUnavailable
 from selection.browse import Browse, OfferingView
 from selection.enrollment import Enrollment
 from selection.idempotency import HEADER, RecordedAnswer, claim_from
 from selection.pages import student_view as view
-from selection.pages.sessions import PageUser, user_of
+from selection.pages.sessions import PageUser, leave_session_as_it_is, user_of
 from selection.pages.site import PageError, Pages, signed_in
 from selection.rate_limit import StudentRateLimit
 from selection.roster import Roster
@@ -68,6 +69,11 @@ class LiveSeats:
             self._kept.clear()
         self._kept[key] = (page, views, body)
         return views, body
+
+
+def _group(round_id: str, profile: StudentProfile) -> tuple[object, ...]:
+    """The students who see a round's offerings alike (one browse page between them)."""
+    return (round_id, profile.cohort, profile.degree, profile.campus)
 
 
 def is_script(request: Request[Any, Any, Any]) -> bool:
@@ -199,7 +205,7 @@ def _page_handlers(kit: Kit) -> list[Any]:
             _, profile = await kit.student_of(request, students)
         except _Elsewhere as elsewhere:
             return Redirect(elsewhere.path, status_code=HTTP_303_SEE_OTHER)
-        rounds = await browse.rounds_for(profile)
+        rounds = await browse.rounds_for(profile, recent=True)
         now = dt.datetime.now(dt.UTC)
         return pages.render(
             request,
@@ -243,7 +249,7 @@ def _page_handlers(kit: Kit) -> list[Any]:
         try:
             await kit.count(request, profile)
             if listing:
-                rows = await _rows(browse, roster, catalog, round_id, profile, chosen, only_free, needle)
+                rows = await _rows(kit.live, browse, roster, catalog, round_id, profile, chosen, only_free, needle)
                 return kit.fragment(
                     request,
                     "_student_offerings.html",
@@ -253,13 +259,16 @@ def _page_handlers(kit: Kit) -> list[Any]:
                     header=header,
                     needle=needle,
                 )
-            visible = next((r for r in await browse.rounds_for(profile) if r.id == round_id), None)
+            visible = next((r for r in await browse.rounds_for(profile, recent=True) if r.id == round_id), None)
+            if visible is None:
+                # Opened a moment ago, perhaps: PostgreSQL says, before the page says "not for you".
+                visible = next((r for r in await browse.rounds_for(profile) if r.id == round_id), None)
             if visible is None:
                 if header.state == "draft":
                     raise PageError(409, "round_not_open_yet")
                 raise PageError(403, "round_not_for_you")
-            rows = await _rows(browse, roster, catalog, round_id, profile, chosen, only_free, needle)
-            mine = await _mine(roster, catalog, round_id, profile.id)
+            rows = await _rows(kit.live, browse, roster, catalog, round_id, profile, chosen, only_free, needle)
+            mine = await _mine(browse, roster, catalog, round_id, profile.id)
         except errors.DomainError as error:
             if listing:
                 return kit.problem(request, error)
@@ -303,6 +312,7 @@ def _live_handlers(kit: Kit) -> list[Any]:
         mine: Text = None,
     ) -> Response[Any]:
         headers = {"Cache-Control": "no-cache, private"}
+        leave_session_as_it_is(request)
         user = user_of(request, pages.settings.dev_sign_in)
         profile = await students.get(user.sub) if user is not None and user.role == "student" else None
         if profile is None or not _ID.match(round_id):
@@ -310,10 +320,9 @@ def _live_handlers(kit: Kit) -> list[Any]:
         try:
             await kit.count(request, profile)
             page = await browse.offerings_page(round_id, profile, None, None, None)
-            group = (round_id, profile.cohort, profile.degree, profile.campus)
-            views, body = kit.live.of(group, page)
+            views, body = kit.live.of(_group(round_id, profile), page)
             if mine:
-                body = view.seats_body(views, await roster.of_student(round_id, profile.id))
+                body = view.seats_body(views, await _held(browse, roster, round_id, profile.id))
         except errors.DomainError as error:
             if error.headers:
                 headers.update(error.headers)
@@ -328,6 +337,7 @@ def _live_handlers(kit: Kit) -> list[Any]:
     async def my_selections(
         request: Request[Any, Any, Any],
         round_id: RoundId,
+        browse: NamedDependency[Browse],
         roster: NamedDependency[Roster],
         catalog: NamedDependency[CachedCatalog],
         students: NamedDependency[StudentDirectory],
@@ -344,7 +354,7 @@ def _live_handlers(kit: Kit) -> list[Any]:
         try:
             await kit.count(request, profile)
             header = await catalog.require_round(round_id)
-            mine = await _mine(roster, catalog, round_id, profile.id)
+            mine = await _mine(browse, roster, catalog, round_id, profile.id)
         except errors.DomainError as error:
             return kit.problem(request, error)
         waited = set((was or "").split(","))
@@ -413,7 +423,7 @@ def _action_handlers(kit: Kit) -> list[Any]:
             offering_id,
             decide,
             catalog,
-            lambda: _after(browse, roster, catalog, round_id, profile, offering_id),
+            lambda: _after(kit.live, browse, roster, catalog, round_id, profile, offering_id),
         )
 
     @post("/rounds/{round_id:str}/drop", name="student_drop")
@@ -460,7 +470,7 @@ def _action_handlers(kit: Kit) -> list[Any]:
             offering_id,
             decide,
             catalog,
-            lambda: _after(browse, roster, catalog, round_id, profile, offering_id),
+            lambda: _after(kit.live, browse, roster, catalog, round_id, profile, offering_id),
         )
 
     return [select, drop]
@@ -488,12 +498,18 @@ class After:
 
 
 async def _after(
-    browse: Browse, roster: Roster, catalog: CachedCatalog, round_id: str, profile: StudentProfile, offering_id: str
+    live: LiveSeats,
+    browse: Browse,
+    roster: Roster,
+    catalog: CachedCatalog,
+    round_id: str,
+    profile: StudentProfile,
+    offering_id: str,
 ) -> After:
     """The student's selections, and the rows of the offering acted on and of those at overlapping
     times (whose clash with it may have come or gone): not the whole list, re-rendered."""
     offerings = await _titles(catalog, round_id)
-    selections = await roster.of_student(round_id, profile.id)
+    selections = await _held(browse, roster, round_id, profile.id)
     acted = offerings.get(offering_id)
     touched = {offering_id}
     if acted is not None:
@@ -501,7 +517,7 @@ async def _after(
             o.id for o in offerings.values() if any(view.overlaps(a, b) for a in acted.schedule for b in o.schedule)
         )
     page = await browse.offerings_page(round_id, profile, None, None, None)
-    views = [v for v in view.decode_views(page) if v.id in touched]
+    views = [v for v in live.of(_group(round_id, profile), page)[0] if v.id in touched]
     return After(view.mine_of(selections, offerings), view.rows(views, selections, offerings, profile))
 
 
@@ -512,12 +528,27 @@ async def _titles(catalog: CachedCatalog, round_id: str) -> dict[str, Offering]:
         return {}
 
 
-async def _mine(roster: Roster, catalog: CachedCatalog, round_id: str, student_id: str) -> list[view.Mine]:
-    selections = await roster.of_student(round_id, student_id)
-    return view.mine_of(selections, await _titles(catalog, round_id))
+async def _held(browse: Browse, roster: Roster, round_id: str, student_id: str) -> Sequence[view.Held]:
+    """The student's selections as the gate counts them (Redis, like the seats beside them: at
+    the opening second thousands of pages ask, and PostgreSQL is for the changes); from
+    PostgreSQL while the round's gate state is not loaded or Redis does not answer."""
+    try:
+        held = await browse.holding(round_id, student_id)
+    except GateUnavailable:
+        held = None
+    if held is not None:
+        return held
+    return await roster.of_student(round_id, student_id)
+
+
+async def _mine(
+    browse: Browse, roster: Roster, catalog: CachedCatalog, round_id: str, student_id: str
+) -> list[view.Mine]:
+    return view.mine_of(await _held(browse, roster, round_id, student_id), await _titles(catalog, round_id))
 
 
 async def _rows(
+    live: LiveSeats,
     browse: Browse,
     roster: Roster,
     catalog: CachedCatalog,
@@ -528,8 +559,9 @@ async def _rows(
     needle: str | None,
 ) -> list[view.Row]:
     # The search is the page's (title, Chinese title, teacher); the group's page stays one cache entry.
-    views = view.decode_views(await browse.offerings_page(round_id, profile, category, available or None, None))
+    page = await browse.offerings_page(round_id, profile, category, available or None, None)
+    views = live.of((*_group(round_id, profile), category, available), page)[0]
     if needle:
         views = [v for v in views if view.matches(v, needle)]
-    selections: Sequence[Selection] = await roster.of_student(round_id, profile.id)
+    selections = await _held(browse, roster, round_id, profile.id)
     return view.rows(views, selections, await _titles(catalog, round_id), profile)

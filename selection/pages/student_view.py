@@ -9,7 +9,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -98,8 +98,24 @@ class Row:
     not_for: list[str] = field(default_factory=list)
 
 
+class Held(Protocol):
+    """One of the student's current selections, as the pages need it: from the gate (``Holding``)
+    or from PostgreSQL (``Selection``)."""
+
+    @property
+    def offering_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def position(self) -> int | None: ...
+
+
+def _by_offering(held: Held) -> str:
+    return held.offering_id
+
+
 def rows(
-    views: Sequence[OfferingView], mine: Sequence[Selection], offerings: dict[str, Offering], student: StudentProfile
+    views: Sequence[OfferingView], mine: Sequence[Held], offerings: dict[str, Offering], student: StudentProfile
 ) -> list[Row]:
     held = {s.offering_id: s for s in mine}
     enrolled = [offerings[s.offering_id] for s in mine if s.status == "enrolled" and s.offering_id in offerings]
@@ -121,12 +137,15 @@ def rows(
 class Mine:
     """One of the student's selections with its offering."""
 
-    selection: Selection
+    selection: Held
     offering: Offering
 
 
-def mine_of(selections: Sequence[Selection], offerings: dict[str, Offering]) -> list[Mine]:
-    return [Mine(s, offerings[s.offering_id]) for s in selections if s.offering_id in offerings]
+def mine_of(selections: Sequence[Held], offerings: dict[str, Offering]) -> list[Mine]:
+    """The student's selections in the round's order (``offerings`` is in it)."""
+    order = {offering_id: index for index, offering_id in enumerate(offerings)}
+    held = sorted((s for s in selections if s.offering_id in order), key=lambda s: order[s.offering_id])
+    return [Mine(s, offerings[s.offering_id]) for s in held]
 
 
 @dataclass
@@ -155,18 +174,18 @@ def week(held: Sequence[Mine]) -> list[Band]:
     return [Band(start, end, days) for (start, end), days in sorted(bands.items())]
 
 
-def digest(selections: Sequence[Selection]) -> str:
+def digest(selections: Sequence[Held]) -> str:
     """A short fingerprint of the student's selections (what, how, where in line)."""
-    text = ";".join(f"{s.offering_id}:{s.status}:{s.position or 0}" for s in selections)
+    text = ";".join(f"{s.offering_id}:{s.status}:{s.position or 0}" for s in sorted(selections, key=_by_offering))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def seats_body(views: Sequence[OfferingView], mine: Sequence[Selection] | None) -> bytes:
+def seats_body(views: Sequence[OfferingView], mine: Sequence[Held] | None) -> bytes:
     """The live poll's answer: ``{"s": {id: [seats left, waiting]}, "m": [[id, status, position]]}``
     (``m`` only when asked for)."""
     body: dict[str, Any] = {"s": {v.id: [v.remaining, v.waitlisted] for v in views}}
     if mine is not None:
-        body["m"] = [[s.offering_id, s.status, s.position] for s in mine]
+        body["m"] = [[s.offering_id, s.status, s.position] for s in sorted(mine, key=_by_offering)]
     return _encode(body)
 
 

@@ -402,3 +402,23 @@ async def test_the_fourth_immediate_select_is_over_the_rate(gate: SeatGate) -> N
     assert await seats(gate, "clay") == (5, 0, 0)
     # The budget is the student's own.
     assert (await select(gate, BEN, "clay", rate=rate)).status == "enrolled"
+
+
+async def test_a_students_holding_with_waitlist_positions_as_the_pages_read_it(bare_gate: SeatGate) -> None:
+    assert await bare_gate.holding(R, "ann") is None  # no state loaded: the pages ask PostgreSQL
+    await install(bare_gate)
+    gate = bare_gate
+    assert await gate.holding(R, "ann") == []
+    await select(gate, ANN, "swim")
+    await select(gate, BEN, "swim", waitlist=True)
+    await select(gate, CAT, "swim", waitlist=True)
+    await select(gate, CAT, "run")
+    assert sorted(await gate.holding(R, "cat") or []) == [("run", "enrolled", None), ("swim", "waitlisted", 2)]
+    assert await gate.holding(R, "ben") == [("swim", "waitlisted", 1)]
+    # Ann's drop promotes Ben; Cat moves up; Ann holds nothing.
+    await drop(gate, ANN, "swim")
+    assert await gate.holding(R, "ann") == []
+    assert await gate.holding(R, "ben") == [("swim", "enrolled", None)]
+    assert sorted(await gate.holding(R, "cat") or []) == [("run", "enrolled", None), ("swim", "waitlisted", 1)]
+    await gate.stop_decisions(R)
+    assert await gate.holding(R, "cat") is None

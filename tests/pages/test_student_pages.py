@@ -20,13 +20,16 @@ import asyncpg
 import brotli
 import msgspec
 import pytest
+import redis.asyncio as aioredis
 from babel.support import Translations
 from jinja2 import Environment
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from lib import errors
+from lib.coalesced import STALE_LIMIT
 from lib.settings import Settings
+from selection.browse import ROUNDS_SECONDS
 from selection.pages import i18n
 from selection.pages import student_view as view
 from selection.pages.assets import StaticAssets
@@ -131,6 +134,8 @@ async def test_home_lists_rounds_with_links_the_countdown_and_the_fair_start(
 ) -> None:
     opens = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2, minutes=5)
     await db.execute("UPDATE rounds SET opens_at = $1, fair_start_seconds = 10 WHERE id = 'r1'", opens)
+    # The pages read the rounds at most ROUNDS_SECONDS old (the sign-in's page read them just now).
+    await asyncio.sleep(ROUNDS_SECONDS * STALE_LIMIT + 0.1)
     page = await s1.get("/")
     assert page.status_code == 200
     assert 'href="/rounds/r1"' in page.text
@@ -544,6 +549,22 @@ async def test_the_live_seats_are_small_carry_an_etag_and_answer_304_unchanged(
         changed = await s1.get("/rounds/r1/seats", headers={**SCRIPT, "If-None-Match": tag})
     assert changed.status_code == 200
     assert msgspec.json.decode(changed.content)["s"]["swim"] == [0, 0]
+
+
+async def test_the_live_seats_leave_the_session_as_it_is(s1: Client, redis: aioredis.Redis, settings: Settings) -> None:
+    """A refresh is the page's doing, not the student's: no session write, no renewed cookie, so
+    a page left alone ends its session after the idle limit."""
+    key = f"{settings.redis_namespace}page-sessions{s1.cookies['selection_session']}"
+    keys = [k async for k in redis.scan_iter(match=f"{settings.redis_namespace}page-sessions*")]
+    assert len(keys) == 1, keys
+    await redis.expire(keys[0], 100)
+    polled = await s1.get("/rounds/r1/seats", headers=SCRIPT)
+    assert polled.status_code == 200
+    assert "selection_session" not in polled.headers.get("set-cookie", "")
+    assert await redis.ttl(keys[0]) <= 100
+    page = await s1.get("/rounds/r1")  # the student's own doing renews it
+    assert "selection_session" in page.headers.get("set-cookie", "")
+    assert await redis.ttl(keys[0]) > 100, key
 
 
 async def test_a_full_rounds_live_seats_stay_under_5_kb_compressed(

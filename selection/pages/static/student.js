@@ -59,6 +59,7 @@
     var liveStatus = document.getElementById("live-status");
     var etag = null;
     var delay = period;
+    var SLOW_FACTOR = 20;
     var timer = null;
     var known = mineState();
 
@@ -134,6 +135,7 @@
       var url = "/rounds/" + encodeURIComponent(roundId) + "/seats" + (waiting().length ? "?mine=1" : "");
       var headers = { "HX-Request": "true" };
       if (etag) headers["If-None-Match"] = etag;
+      var asked = Date.now();
       fetch(url, { headers: headers, cache: "no-store", credentials: "same-origin" })
         .then(function (response) {
           if (response.status === 304) return null;
@@ -143,7 +145,9 @@
         })
         .then(function (body) {
           if (body) applySeats(body);
-          delay = period;
+          // A slow answer means a busy service: the refresh steps back (an answer that took
+          // t waits at least 20 t), so that the presses that matter get the service first.
+          delay = Math.min(Math.max(period, (Date.now() - asked) * SLOW_FACTOR), 60000);
           liveStatus.textContent = "";
         })
         .catch(function () {
