@@ -22,10 +22,16 @@ import msgspec
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 
 #: The students' routes the dashboard draws, as the request counter labels them (method, path).
-SELECT_ROUTE = ("POST", "/api/v1/rounds/{round_id}/selections")
-DROP_ROUTE = ("DELETE", "/api/v1/rounds/{round_id}/selections/{offering_id}")
+#: A select or a drop is the API's or the student page's (the page's own routes, same service).
+SELECT_ROUTES = frozenset({("POST", "/api/v1/rounds/{round_id}/selections"), ("POST", "/rounds/{round_id}/select")})
+DROP_ROUTES = frozenset(
+    {("DELETE", "/api/v1/rounds/{round_id}/selections/{offering_id}"), ("POST", "/rounds/{round_id}/drop")}
+)
 BROWSE_ROUTE = ("GET", "/api/v1/rounds/{round_id}/offerings")
 API_PREFIX = "/api/v1/"
+#: The students' requests: the API's, and those of the student pages (a round's page, its
+#: presses and its live refreshes; the home page "/" too).
+STUDENT_PAGE_PREFIX = "/rounds/"
 
 
 class ServiceCounters(msgspec.Struct, array_like=False):
@@ -86,13 +92,16 @@ class ServiceMetrics:
             name = family.name
             if name == "selection_requests":
                 for s in family.samples:
-                    if not s.name.endswith("_total") or not s.labels.get("path", "").startswith(API_PREFIX):
+                    path = s.labels.get("path", "").replace(":str}", "}")
+                    if not s.name.endswith("_total") or not (
+                        path.startswith((API_PREFIX, STUDENT_PAGE_PREFIX)) or path == "/"
+                    ):
                         continue
                     requests += int(s.value)
-                    route = (s.labels.get("method"), s.labels.get("path"))
-                    if route == SELECT_ROUTE:
+                    route = (s.labels.get("method"), path)
+                    if route in SELECT_ROUTES:
                         selects += int(s.value)
-                    elif route == DROP_ROUTE:
+                    elif route in DROP_ROUTES:
                         drops += int(s.value)
                     elif route == BROWSE_ROUTE:
                         browses += int(s.value)

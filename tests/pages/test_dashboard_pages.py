@@ -131,11 +131,16 @@ def test_counters_are_read_from_the_registry_it_is_given() -> None:
     requests.labels("GET", "/api/v1/rounds", 200, "selection").inc(2)
     requests.labels("DELETE", "/api/v1/rounds/{round_id}/selections/{offering_id}", 204, "selection").inc(4)
     requests.labels("GET", "/api/v1/rounds/{round_id}/offerings", 200, "selection").inc(6)
-    requests.labels("GET", "/admin", 200, "selection").inc(7)  # a page: not the API
+    requests.labels("GET", "/admin", 200, "selection").inc(7)  # the console: not a student's request
+    # The student pages' presses are selects and drops too; their other requests count as requests.
+    requests.labels("POST", "/rounds/{round_id:str}/select", 200, "selection").inc(5)
+    requests.labels("POST", "/rounds/{round_id:str}/drop", 200, "selection").inc(1)
+    requests.labels("GET", "/rounds/{round_id:str}/seats", 200, "selection").inc(8)
+    requests.labels("GET", "/", 200, "selection").inc(2)
     refusals.labels("course_full").inc(4)
     metrics = ServiceMetrics(lambda: registry, max_age=60)
     read = metrics.read()
-    assert (read.requests, read.selects, read.drops, read.browses) == (15, 3, 4, 6)
+    assert (read.requests, read.selects, read.drops, read.browses) == (31, 8, 5, 6)
     assert read.refusals == {"course_full": 4}
     assert read.commits == 0
     # Read again within max_age: the same reading, not the registry again.
