@@ -57,17 +57,29 @@ class LiveSeats:
     """The live seats' answer, encoded once per browse page (a page is rebuilt at most every
     ``BROWSE_SECONDS`` per group of students, and read by all of them in between)."""
 
-    _kept: dict[tuple[object, ...], tuple[bytes, list[OfferingView], bytes]] = field(default_factory=dict)
+    _views: dict[tuple[object, ...], tuple[bytes, list[OfferingView]]] = field(default_factory=dict)
+    _bodies: dict[tuple[object, ...], tuple[bytes, bytes]] = field(default_factory=dict)
+
+    def views(self, key: tuple[object, ...], page: bytes) -> list[OfferingView]:
+        """The page decoded, once per page (the lists and a press's rows need no seats body)."""
+        kept = self._views.get(key)
+        if kept is not None and kept[0] is page:
+            return kept[1]
+        decoded = view.decode_views(page)
+        if len(self._views) > 1024:
+            self._views.clear()
+        self._views[key] = (page, decoded)
+        return decoded
 
     def of(self, key: tuple[object, ...], page: bytes) -> tuple[list[OfferingView], bytes]:
-        kept = self._kept.get(key)
+        views = self.views(key, page)
+        kept = self._bodies.get(key)
         if kept is not None and kept[0] is page:
-            return kept[1], kept[2]
-        views = view.decode_views(page)
+            return views, kept[1]
         body = view.seats_body(views, None)
-        if len(self._kept) > 1024:
-            self._kept.clear()
-        self._kept[key] = (page, views, body)
+        if len(self._bodies) > 1024:
+            self._bodies.clear()
+        self._bodies[key] = (page, body)
         return views, body
 
 
@@ -517,7 +529,7 @@ async def _after(
             o.id for o in offerings.values() if any(view.overlaps(a, b) for a in acted.schedule for b in o.schedule)
         )
     page = await browse.offerings_page(round_id, profile, None, None, None)
-    views = [v for v in live.of(_group(round_id, profile), page)[0] if v.id in touched]
+    views = [v for v in live.views(_group(round_id, profile), page) if v.id in touched]
     return After(view.mine_of(selections, offerings), view.rows(views, selections, offerings, profile))
 
 
@@ -560,7 +572,7 @@ async def _rows(
 ) -> list[view.Row]:
     # The search is the page's (title, Chinese title, teacher); the group's page stays one cache entry.
     page = await browse.offerings_page(round_id, profile, category, available or None, None)
-    views = live.of((*_group(round_id, profile), category, available), page)[0]
+    views = live.views((*_group(round_id, profile), category, available), page)
     if needle:
         views = [v for v in views if view.matches(v, needle)]
     selections = await _held(browse, roster, round_id, profile.id)
