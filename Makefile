@@ -59,11 +59,14 @@ oidc-provider: tests/oidc/node_modules/.package-lock.json ## Install the sign-in
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), each with its own servers (or its own
 # databases and keys on the given ones): most tests wait on PostgreSQL, Redis or a browser, so two
-# processes on two cores take about 0.6 of the time of one. TEST_WORKERS=0 runs it in one process.
+# processes on two cores take about 0.6 of the time of one (the crash tests then run alone).
+# TEST_WORKERS=0 runs the rest in one process too.
 TEST_WORKERS ?= 2
 
 unit: env browser oidc-provider ## pytest (starts throw-away servers unless SELECTION_TEST_*_URL are set)
-	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} $(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} $(BIN)/pytest -n $(TEST_WORKERS) --ignore=tests/crash $(PYTEST_ARGS)
+	# The crash tests time real processes' shutdowns and restarts: alone, not beside the others.
+	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} $(BIN)/pytest tests/crash $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: PYTEST_ARGS chose none of them
 
 unit-fast: env ## pytest without the crash tests (tests/crash: real service processes killed and restarted)
 	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} $(BIN)/pytest -n $(TEST_WORKERS) --ignore=tests/crash -m "not slow" $(PYTEST_ARGS)
